@@ -1,0 +1,30 @@
+# Every target makes its own virtualenv, so a fresh clone needs only python3 (>=3.10).
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv scan test lint test-lab bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## scan: set up and scan this machine (table on a TTY, JSON otherwise)
+scan: $(STAMP)
+	$(BIN)/nodecheck scan; rc=$$?; [ $$rc -le 3 ] || exit $$rc
+
+## test: set up (system packages when root, venv) and run the whole test suite
+test: $(STAMP)
+	sh tests/setup-system.sh
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	shellcheck -s sh nodecheck/probe/probe.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache

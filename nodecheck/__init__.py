@@ -1,0 +1,3 @@
+"""nodecheck: can this Linux node run the Sysbox container runtime?"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,280 @@
+#!/bin/sh
+# nodecheck probe: the only code that runs on a node.
+#
+# It reads files under a root directory and prints them as delimited sections; it
+# decides nothing (the controller parses everything) and it never writes, loads a
+# module, creates a cgroup or calls statvfs. POSIX sh only: it runs under dash,
+# busybox sh and bash, with no Python on the node, and it is sent over SSH on stdin.
+#
+# Usage: sh probe.sh [ROOT]        ROOT defaults to /; every path is read under it.
+#
+# Output: a header line, then sections
+#   <B> BEGIN <name> <status> [detail]
+#   <content, only when status is ok>
+#   <B> END <name> <rc>
+# where <B> is the boundary on the header line. The content is followed by exactly
+# one newline that is not part of it. status is ok, ENOENT, ENOTREG (a FIFO or device
+# is never opened: a FIFO would block), EISDIR, or OPENERR with the shell's message.
+# rc is the exit code of the read (non-zero: the content may be partial).
+
+# shellcheck disable=SC2034  # B is rewritten by the controller with a per-run nonce
+B='@@NODECHECK-__NONCE__@@'
+R=${1:-/}
+R=${R%/}
+# Every file is read with a size cap (in 4 KiB blocks): 1 MiB, and 4 MiB for the
+# few big ones (kernel config, dpkg status lines, mountinfo on busy hosts).
+CAP=256
+BIGCAP=1024
+LC_ALL=C
+export LC_ALL
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}
+
+begin() { printf '%s BEGIN %s %s\n' "$B" "$1" "$2"; }
+end() { printf '\n%s END %s %s\n' "$B" "$1" "${2:-0}"; }
+empty() { begin "$1" "$2"; end "$1"; }
+
+# check NAME FILE: set ST to ok or a status; opening never blocks because only
+# regular files are opened.
+check() {
+  if [ ! -e "$2" ]; then
+    if [ -L "$2" ]; then ST=ENOENT_DANGLING; else ST=ENOENT; fi
+    return 1
+  fi
+  if [ -d "$2" ]; then ST=EISDIR; return 1; fi
+  if [ ! -f "$2" ]; then ST=ENOTREG; return 1; fi
+  # The shell's own open tells EACCES (DAC or an LSM) apart from a missing file.
+  if ! err=$( { true <"$2"; } 2>&1 ); then
+    ST="OPENERR $(printf '%s' "$err" | tr '\n' ' ')"
+    return 1
+  fi
+  ST=ok
+  return 0
+}
+
+# rd NAME PATH [CAP]: one file, capped.
+rd() {
+  if check "$1" "$R$2"; then
+    begin "$1" ok
+    dd if="$R$2" bs=4096 count="${3:-$CAP}" 2>/dev/null
+    end "$1" $?
+  else
+    empty "$1" "$ST"
+  fi
+}
+
+# run NAME CMD...: a command's stdout, capped; status ENOCMD when it is not installed.
+run() {
+  name=$1
+  shift
+  if command -v "$1" >/dev/null 2>&1; then
+    begin "$name" ok
+    "$@" 2>/dev/null | dd bs=4096 count="$CAP" 2>/dev/null
+    end "$name" $?
+  else
+    empty "$name" ENOCMD
+  fi
+}
+
+printf '%s PROBE 1 root=%s\n' "$B" "${R:-/}"
+
+# Who ran the probe explains EACCES later.
+run cmd:id-u id -u
+run cmd:uname-r uname -r
+run cmd:uname-m uname -m
+rd /proc/sys/kernel/osrelease /proc/sys/kernel/osrelease
+rd /proc/sys/kernel/arch /proc/sys/kernel/arch
+
+# The release the rest is keyed on: under a root other than /, the root's own proc.
+REL=
+if [ -n "$R" ] && [ -f "$R/proc/sys/kernel/osrelease" ]; then
+  read -r REL <"$R/proc/sys/kernel/osrelease" 2>/dev/null || REL=
+fi
+[ -n "$REL" ] || REL=$(uname -r 2>/dev/null)
+
+# Distribution files (the distro library parses them on the controller).
+rd /etc/os-release /etc/os-release
+rd /usr/lib/os-release /usr/lib/os-release
+rd /etc/lsb-release /etc/lsb-release
+for f in "$R"/etc/*-release "$R"/etc/*_version; do
+  case $f in
+    "$R/etc/os-release" | "$R/etc/lsb-release" | "$R/etc/*-release" | "$R/etc/*_version") ;;
+    *) rd "${f#"$R"}" "${f#"$R"}" ;;
+  esac
+done
+
+# Kernel config: the first hit of the union of kubeadm's, NFD's and moby's lookup
+# orders (RT paths included). Never `modprobe configs`. Misses are printed too, so a
+# report can say where it looked.
+KCFOUND=
+for p in /proc/config.gz "/boot/config-$REL" "/lib/modules/$REL/config" \
+  "/usr/lib/modules/$REL/config" "/usr/lib/ostree-boot/config-$REL" \
+  "/usr/lib/kernel/config-$REL" "/usr/src/linux-$REL/.config" \
+  "/usr/src/linux-rt-$REL/.config" "/usr/src/linux-headers-$REL/.config" \
+  "/usr/src/linux-rt-headers-$REL/.config" "/lib/modules/$REL/build/.config" \
+  /usr/src/linux/.config; do
+  name="kconfig:$p"
+  if [ -n "$KCFOUND" ]; then continue; fi
+  if ! check "$name" "$R$p"; then
+    empty "$name" "$ST"
+    continue
+  fi
+  KCFOUND=1
+  case $p in
+    *.gz)
+      if command -v gzip >/dev/null 2>&1; then
+        begin "$name" ok
+        gzip -dc <"$R$p" 2>/dev/null | grep '^CONFIG_' | dd bs=4096 count="$BIGCAP" 2>/dev/null
+        end "$name" $?
+      else
+        empty "$name" ENOGZIP
+        KCFOUND=
+      fi
+      ;;
+    *)
+      begin "$name" ok
+      grep '^CONFIG_' "$R$p" 2>/dev/null | dd bs=4096 count="$BIGCAP" 2>/dev/null
+      end "$name" $?
+      ;;
+  esac
+done
+
+# Modules: loaded, built in, and whether a shiftfs module exists for this kernel.
+rd /proc/modules /proc/modules
+MODDIR=/lib/modules/$REL
+[ -d "$R$MODDIR" ] || MODDIR=/usr/lib/modules/$REL
+rd modules.builtin "$MODDIR/modules.builtin"
+if [ -d "$R$MODDIR" ]; then
+  begin shiftfs.ko ok
+  find "$R$MODDIR" -name 'shiftfs.ko*' 2>/dev/null | while IFS= read -r l; do printf '%s\n' "${l#"$R"}"; done
+  end shiftfs.ko $?
+else
+  empty shiftfs.ko ENOENT
+fi
+
+rd /proc/filesystems /proc/filesystems
+rd /proc/cmdline /proc/cmdline
+# The host's mount table: our own under /, init's under another root (a pod that
+# reads its own mountinfo would see the pod's mounts, not the node's).
+if [ -z "$R" ]; then
+  rd mountinfo /proc/self/mountinfo "$BIGCAP"
+else
+  rd mountinfo /proc/1/mountinfo "$BIGCAP"
+fi
+
+# SELinux: runtime mode (old and new selinuxfs mount points), boot config.
+rd /sys/fs/selinux/enforce /sys/fs/selinux/enforce
+rd /selinux/enforce /selinux/enforce
+rd /etc/selinux/config /etc/selinux/config
+
+# AppArmor.
+rd /sys/module/apparmor/parameters/enabled /sys/module/apparmor/parameters/enabled
+rd /sys/kernel/security/lsm /sys/kernel/security/lsm
+if [ -d "$R/sys/kernel/security/apparmor" ]; then empty apparmorfs ok; else empty apparmorfs ENOENT; fi
+rd /etc/apparmor.d/fusermount3 /etc/apparmor.d/fusermount3
+
+# User namespaces.
+rd /proc/sys/kernel/unprivileged_userns_clone /proc/sys/kernel/unprivileged_userns_clone
+rd /proc/sys/user/max_user_namespaces /proc/sys/user/max_user_namespaces
+rd /proc/sys/kernel/apparmor_restrict_unprivileged_userns /proc/sys/kernel/apparmor_restrict_unprivileged_userns
+
+# cgroups: v2 controllers; v1 subsystem table.
+rd /sys/fs/cgroup/cgroup.controllers /sys/fs/cgroup/cgroup.controllers
+rd /proc/cgroups /proc/cgroups
+
+# PCI: one line per device, "addr vendor class device driver physfn". Built-in
+# `read` keeps this to one fork per bound device on hosts with hundreds of them.
+if [ -d "$R/sys/bus/pci/devices" ]; then
+  begin pci ok
+  for d in "$R"/sys/bus/pci/devices/*; do
+    [ -e "$d/vendor" ] || continue
+    v=-; c=-; dev=-; drv=-; pf=0
+    read -r v <"$d/vendor" 2>/dev/null
+    read -r c <"$d/class" 2>/dev/null
+    read -r dev <"$d/device" 2>/dev/null
+    if [ -L "$d/driver" ]; then
+      # shellcheck disable=SC2012  # fallback where readlink is missing; sysfs names are safe
+      drv=$(readlink "$d/driver" 2>/dev/null || ls -ld "$d/driver" 2>/dev/null | sed 's/.* -> //')
+      drv=${drv##*/}
+    fi
+    [ -e "$d/physfn" ] && pf=1
+    printf '%s %s %s %s %s %s\n' "${d##*/}" "$v" "$c" "$dev" "${drv:--}" "$pf"
+  done
+  end pci 0
+else
+  empty pci ENOENT
+fi
+
+# NVIDIA driver and device nodes.
+rd /sys/module/nvidia/version /sys/module/nvidia/version
+rd /proc/driver/nvidia/version /proc/driver/nvidia/version
+begin dev-nvidia ok
+for f in "$R"/dev/nvidia*; do [ -e "$f" ] && printf '%s\n' "${f#"$R"}"; done
+end dev-nvidia 0
+if [ -d "$R/run/nvidia/driver" ]; then empty run-nvidia-driver ok; else empty run-nvidia-driver ENOENT; fi
+
+# Platform: bare metal or VM.
+for a in sys_vendor product_name board_vendor bios_vendor chassis_type; do
+  rd "dmi:$a" "/sys/devices/virtual/dmi/id/$a"
+done
+rd /sys/hypervisor/type /sys/hypervisor/type
+if check cpuinfo "$R/proc/cpuinfo"; then
+  begin cpuinfo-flags ok
+  awk '/^(flags|Features)[ \t]*:/ { print; exit }' "$R/proc/cpuinfo" 2>/dev/null
+  end cpuinfo-flags $?
+else
+  empty cpuinfo-flags "$ST"
+fi
+
+# Packages: only the stanzas of the packages that matter, from dpkg's status file,
+# and the same names from rpm when an rpm database exists under the root.
+PKGS='docker-ce docker-ce-cli docker.io moby-engine containerd containerd.io cri-o crio kubelet kubeadm sysbox-ce sysbox fuse fuse3 rsync iptables jq snapd'
+if check dpkg-status "$R/var/lib/dpkg/status"; then
+  begin dpkg-status ok
+  awk -v want=" $PKGS " '
+    /^Package: / { keep = index(want, " " $2 " ") > 0 }
+    keep && /^(Package|Status|Version|Architecture): / { print }
+    /^$/ { if (keep) print ""; keep = 0 }
+  ' "$R/var/lib/dpkg/status" 2>/dev/null | dd bs=4096 count="$CAP" 2>/dev/null
+  end dpkg-status $?
+else
+  empty dpkg-status "$ST"
+fi
+if [ -d "$R/var/lib/rpm" ] || [ -d "$R/usr/lib/sysimage/rpm" ]; then
+  if command -v rpm >/dev/null 2>&1; then
+    begin rpm ok
+    # shellcheck disable=SC2086  # PKGS is a fixed word list
+    rpm --root "${R:-/}" -q --qf '%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\t%{ARCH}\n' $PKGS 2>/dev/null \
+      | grep -v 'is not installed' | dd bs=4096 count="$CAP" 2>/dev/null
+    end rpm 0
+  else
+    empty rpm ENOCMD
+  fi
+else
+  empty rpm ENOENT
+fi
+
+# Tools the verdict needs, looked up in the root's own directories (not $PATH, which
+# is the prober's); "name path" or "name -".
+begin bins ok
+for b in docker dockerd containerd crio kubelet rsync iptables fusermount fusermount3 modprobe jq sysbox-runc snap; do
+  found=-
+  for dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin /snap/bin /opt/bin; do
+    if [ -e "$R$dir/$b" ] || [ -L "$R$dir/$b" ]; then found=$dir/$b; break; fi
+  done
+  printf '%s %s\n' "$b" "$found"
+done
+end bins 0
+begin snaps ok
+for f in "$R"/snap/*/current "$R"/var/lib/snapd/snaps/*.snap; do
+  [ -e "$f" ] && printf '%s\n' "${f#"$R"}"
+done
+end snaps 0
+
+# Runtime configuration.
+rd /etc/docker/daemon.json /etc/docker/daemon.json
+rd /etc/containerd/config.toml /etc/containerd/config.toml
+rd /etc/crio/crio.conf /etc/crio/crio.conf
+rd /var/lib/kubelet/config.yaml /var/lib/kubelet/config.yaml
+rd /etc/subuid /etc/subuid
+
+printf '%s DONE\n' "$B"
