@@ -1,0 +1,319 @@
+"""Fleet scanning: targets, and a bounded pool with a hard per-host deadline.
+
+Each host runs in its own worker thread (at most `forks` at once). The calling thread
+is the watchdog: when a host's deadline passes it closes that host's sockets and
+transport (which unblocks any paramiko wait), records the host as `timeout` and frees
+the slot at once, without waiting for the worker. A worker stuck where closing cannot
+reach it (a DNS lookup, say) is abandoned: it is a daemon thread and its late result
+is dropped. So a host costs at most its deadline, and never holds up the others.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import queue
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from . import probe, sections
+from .transport import ssh
+
+STATUSES = ("ok", "unreachable", "auth-failed", "host-key-unknown", "host-key-mismatch",
+            "timeout", "probe-error")
+
+
+@dataclass
+class Target:
+    name: str
+    host: str
+    port: int | None = None
+    user: str | None = None
+    key_file: str | None = None
+    groups: tuple[str, ...] = ()
+
+
+@dataclass
+class FleetOptions:
+    forks: int = 50
+    timeout: float = 60.0
+    become: bool = False
+    accept_new_host_keys: bool = False
+    known_hosts: str | None = None
+    ssh_config: str | None = None
+    user: str | None = None
+    port: int | None = None
+    key_file: str | None = None
+
+
+@dataclass
+class HostResult:
+    target: Target
+    status: str  # one of STATUSES
+    stdout: str = ""
+    stderr_tail: str = ""
+    exit_status: int | None = None
+    message: str = ""
+    seconds: float = 0.0
+    kex: str | None = None
+
+
+# -- targets ---------------------------------------------------------------
+
+_HOSTSPEC = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\s\[\]]+))(?::(?P<port>\d+))?$")
+
+
+def parse_hostspec(spec: str) -> Target:
+    """`[user@]host[:port]` (IPv6 in brackets); the name is the spec without the user."""
+    m = _HOSTSPEC.match(spec.strip())
+    if not m:
+        raise ValueError(f"not a host: {spec!r} (expected [user@]host[:port])")
+    host = m.group("v6") or m.group("host")
+    if host.startswith("-"):
+        raise ValueError(f"not a host: {spec!r}")
+    port = int(m.group("port")) if m.group("port") else None
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"bad port in {spec!r}")
+    name = spec.strip().split("@", 1)[-1]
+    return Target(name=name, host=host, port=port, user=m.group("user"))
+
+
+def _read_hosts_file(path: str) -> list[Target]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise ValueError(f"cannot read hosts file {path}: {exc.strerror}") from exc
+    out = []
+    for n, line in enumerate(lines, 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            out.append(parse_hostspec(line))
+        except ValueError as exc:
+            raise ValueError(f"{path}:{n}: {exc}") from exc
+    return out
+
+
+def _load_inventory(path: str, limit: str | None) -> list[Target]:
+    if not os.path.exists(path):
+        raise ValueError(f"inventory not found: {path}")
+    os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_FAILED", "True")
+    os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
+    try:
+        from ansible.errors import AnsibleError
+        from ansible.inventory.manager import InventoryManager
+        from ansible.parsing.dataloader import DataLoader
+    except ImportError as exc:  # pragma: no cover - ansible-core is a dependency of scan -i
+        raise ValueError("reading an Ansible inventory needs ansible-core installed") from exc
+    try:
+        inv = InventoryManager(loader=DataLoader(), sources=[path])
+        if limit:
+            inv.subset(limit)
+        hosts = inv.get_hosts(pattern="all")
+    except AnsibleError as exc:
+        raise ValueError(f"inventory {path}: {exc.message if hasattr(exc, 'message') else exc}") from exc
+    out = []
+    for h in hosts:
+        v = h.get_vars()
+
+        def s(key):
+            val = v.get(key)
+            return None if val is None else str(val)
+
+        port = s("ansible_port") or s("ansible_ssh_port")
+        try:
+            port_i = int(port) if port else None
+        except ValueError as exc:
+            raise ValueError(f"inventory {path}: host {h.name}: bad ansible_port {port!r}") from exc
+        out.append(Target(
+            name=h.name,
+            host=s("ansible_host") or s("ansible_ssh_host") or h.name,
+            port=port_i,
+            user=s("ansible_user") or s("ansible_ssh_user"),
+            key_file=s("ansible_ssh_private_key_file") or s("ansible_private_key_file"),
+            groups=tuple(sorted(g.name for g in h.get_groups() if g.name not in ("all", "ungrouped"))),
+        ))
+    return out
+
+
+def _match_limit(targets: list[Target], limit: str) -> list[Target]:
+    """Ansible-like limit for ad-hoc hosts: names/groups, globs, `,`/`:` lists, `!` and `&`."""
+    sep = r"," if "[" in limit else r"[,:]"
+    pats = [p.strip() for p in re.split(sep, limit) if p.strip()]
+
+    def hit(t: Target, p: str) -> bool:
+        if p.startswith("~"):
+            return re.search(p[1:], t.name) is not None
+        return fnmatch.fnmatchcase(t.name, p) or fnmatch.fnmatchcase(t.host, p) or any(
+            fnmatch.fnmatchcase(g, p) for g in t.groups) or p == "all"
+
+    plain = [p for p in pats if not p.startswith(("!", "&"))]
+    sel = [t for t in targets if any(hit(t, p) for p in plain)] if plain else list(targets)
+    for p in pats:
+        if p.startswith("&"):
+            sel = [t for t in sel if hit(t, p[1:])]
+        elif p.startswith("!"):
+            sel = [t for t in sel if not hit(t, p[1:])]
+    return sel
+
+
+def load_targets(hosts: Sequence[str], inventory: str | None, hosts_file: str | None,
+                 limit: str | None) -> list[Target]:
+    """All targets, de-duplicated by name in order; ValueError on bad input."""
+    targets: list[Target] = []
+    if inventory:
+        targets += _load_inventory(inventory, limit)
+    extra = [parse_hostspec(h) for h in hosts]
+    if hosts_file:
+        extra += _read_hosts_file(hosts_file)
+    if limit and extra:
+        extra = _match_limit(extra, limit)
+    targets += extra
+    seen: set[str] = set()
+    out = []
+    for t in targets:
+        if t.name not in seen:
+            seen.add(t.name)
+            out.append(t)
+    if limit and not out:
+        raise ValueError(f"--limit {limit!r} matches no host")
+    return out
+
+
+# -- the pool --------------------------------------------------------------
+
+def classify_output(stdout: str, exit_status: int | None) -> tuple[str, str]:
+    """`ok`, or `probe-error` with a reason: non-zero exit or no header/DONE line."""
+    parsed = sections.parse(stdout)
+    if parsed.version == 0:
+        return "probe-error", "no probe header in the output (garbage, or the probe never started)"
+    if not parsed.done:
+        return "probe-error", "probe output ends early (no DONE line)"
+    if exit_status is None:
+        return "probe-error", "no exit status from the remote shell"
+    if exit_status != 0:
+        return "probe-error", f"probe exited with status {exit_status}"
+    return "ok", ""
+
+
+def probe_host(target: Target, opts: FleetOptions, session_box: list, config=None) -> HostResult:
+    """Connect, authenticate and run the probe once; never raises for host failures."""
+    t0 = time.monotonic()
+    config = config if config is not None else ssh.load_ssh_config(opts.ssh_config)
+    try:
+        ep = ssh.resolve(target.host, config=config, user=target.user or opts.user,
+                         port=target.port or opts.port, key_file=target.key_file or opts.key_file,
+                         known_hosts=opts.known_hosts)
+    except Exception as exc:  # a broken Match exec, say
+        return HostResult(target, "unreachable", message=f"ssh config: {exc}")
+    sess = ssh.Session(ep, config=config, accept_new_host_keys=opts.accept_new_host_keys,
+                       become=opts.become, connect_timeout=max(1.0, opts.timeout))
+    session_box.append(sess)
+    try:
+        run = sess.run(probe.script())
+    except ssh.SSHError as exc:
+        return HostResult(target, exc.kind, message=str(exc), seconds=time.monotonic() - t0)
+    except Exception as exc:  # never crash the fleet for one host
+        return HostResult(target, "unreachable", message=f"{type(exc).__name__}: {exc}",
+                          seconds=time.monotonic() - t0)
+    finally:
+        sess.close()
+    out = run.stdout.decode("utf-8", "replace")
+    err = run.stderr_tail.decode("utf-8", "replace")
+    status, why = classify_output(out, run.exit_status)
+    if run.truncated:
+        status, why = "probe-error", f"output exceeded {ssh.STDOUT_CAP} bytes"
+    msg = why + ("; host key added to known_hosts" if run.host_key_added else "")
+    return HostResult(target, status, stdout=out, stderr_tail=err, exit_status=run.exit_status,
+                      message=msg.lstrip("; "), seconds=time.monotonic() - t0, kex=run.kex)
+
+
+@dataclass
+class _Job:
+    index: int
+    target: Target
+    start: float
+    deadline: float
+    box: list = field(default_factory=list)
+    done: bool = False
+
+    def phase(self) -> str:
+        return self.box[0].phase if self.box else "connect"
+
+
+def run_fleet(targets: Sequence[Target], opts: FleetOptions,
+              on_result: Callable[[HostResult], None],
+              progress: Callable[[int, int, HostResult], None] | None = None) -> list[HostResult]:
+    """Probe every target, `forks` at a time; results in target order.
+
+    `on_result` and `progress` are called in the calling thread as each host finishes.
+    """
+    targets = list(targets)
+    n = len(targets)
+    results: list[HostResult | None] = [None] * n
+    if not n:
+        return []
+    forks = max(1, int(opts.forks))
+    config = ssh.load_ssh_config(opts.ssh_config)
+    q: queue.Queue = queue.Queue()
+    running: dict[int, _Job] = {}
+    next_i = 0
+    finished = 0
+
+    def worker(job: _Job) -> None:
+        try:
+            r = probe_host(job.target, opts, job.box, config)
+        except BaseException as exc:  # pragma: no cover - probe_host does not raise
+            r = HostResult(job.target, "unreachable", message=repr(exc))
+        q.put((job, r))
+
+    def finish(job: _Job, r: HostResult) -> None:
+        nonlocal finished
+        job.done = True
+        running.pop(job.index, None)
+        r.seconds = round(time.monotonic() - job.start, 3)
+        results[job.index] = r
+        finished += 1
+        on_result(r)
+        if progress:
+            progress(finished, n, r)
+
+    try:
+        while finished < n:
+            while next_i < n and len(running) < forks:
+                now = time.monotonic()
+                job = _Job(next_i, targets[next_i], now, now + opts.timeout)
+                running[next_i] = job
+                next_i += 1
+                threading.Thread(target=worker, args=(job,), daemon=True,
+                                 name=f"nodecheck-{job.target.name}").start()
+            wait = min(j.deadline for j in running.values()) - time.monotonic()
+            try:
+                job, r = q.get(timeout=max(0.0, wait))
+                if not job.done:
+                    finish(job, r)
+                # Drain whatever else is ready before looking at deadlines again.
+                while True:
+                    job, r = q.get_nowait()
+                    if not job.done:
+                        finish(job, r)
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            for job in [j for j in running.values() if j.deadline <= now]:
+                phase = job.phase()
+                for s in job.box:
+                    s.close()
+                finish(job, HostResult(job.target, "timeout",
+                                       message=f"no result within the {opts.timeout:g}s deadline "
+                                               f"(stuck in {phase})"))
+    finally:
+        for job in list(running.values()):
+            for s in job.box:
+                s.close()
+    return [r for r in results if r is not None]
