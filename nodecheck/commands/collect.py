@@ -1,0 +1,38 @@
+"""`nodecheck collect`: probe one node and write a snapshot (raw probe output + facts)."""
+
+from __future__ import annotations
+
+import click
+
+from .. import exitcodes, snapshot
+from ..transport import local
+from ._common import check_root, node_name, root_option, write_json
+
+
+@click.command(epilog=exitcodes.HELP)
+@root_option
+@click.option("-o", "--output", metavar="FILE", help="Write the snapshot to FILE (default: stdout).")
+@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=1),
+              help="Hard deadline for the probe, in seconds.")
+@click.option("--node", "node", metavar="NAME", help="Node name to record (default: the root's hostname).")
+def collect(root: str, output: str | None, timeout: float, node: str | None) -> int:
+    """Probe this machine (or the root at --root) and write a nodecheck.snapshot/v1 JSON.
+
+    The snapshot holds the probe's raw output and the facts parsed from it, so the node
+    can be scored later with `nodecheck scan --snapshot FILE`, without touching it again.
+    Read-only: nothing on the node is changed.
+    """
+    check_root(root)
+    run = local.run(root, timeout=timeout)
+    if run.timed_out:
+        click.echo(f"nodecheck: probe timed out after {timeout:g}s", err=True)
+        return exitcodes.UNKNOWN
+    source = "local:/" if root == "/" else f"root:{root}"
+    doc = snapshot.build(node or node_name(root), run.stdout, source=source,
+                         stderr=run.stderr, exit_status=run.exit_status)
+    write_json(doc, output)
+    if run.exit_status != 0 or not doc["facts"]["probe"]["complete"]:
+        click.echo(f"nodecheck: probe exited {run.exit_status}; snapshot written with what was read: "
+                   + "; ".join(doc["facts"]["probe"]["problems"]), err=True)
+        return exitcodes.UNKNOWN
+    return exitcodes.PASS

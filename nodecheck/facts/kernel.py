@@ -1,0 +1,66 @@
+"""Kernel release and architecture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..sections import Sections
+from ..versions import KernelVersion
+from ._common import first_line
+
+# uname -m (and /proc/sys/kernel/arch) to Debian architecture names, which the
+# Sysbox .deb files and the matrix use.
+_ARCH = {
+    "x86_64": "amd64", "amd64": "amd64",
+    "aarch64": "arm64", "arm64": "arm64", "aarch64_be": "arm64",
+    "armv7l": "armhf", "armv7": "armhf", "armv8l": "armhf", "armhf": "armhf",
+    "armv6l": "armel", "armv5tel": "armel", "armel": "armel",
+    "i386": "i386", "i486": "i386", "i586": "i386", "i686": "i386",
+    "ppc64le": "ppc64el", "s390x": "s390x", "riscv64": "riscv64",
+}
+
+
+@dataclass
+class KernelFacts:
+    release: str | None = None
+    version: KernelVersion | None = None
+    machine: str | None = None  # as the kernel says it (x86_64, aarch64, ...)
+    arch: str | None = None  # Debian naming (amd64, arm64, armhf, ...)
+    release_source: str | None = None
+    reason: str | None = None  # why release or arch is unknown
+
+    def to_dict(self) -> dict:
+        return {
+            "release": self.release,
+            "version": list(self.version.base) if self.version else None,
+            "flavour": self.version.flavour if self.version else None,
+            "machine": self.machine, "arch": self.arch,
+            "release_source": self.release_source, "reason": self.reason,
+        }
+
+
+def debian_arch(machine: str | None) -> str | None:
+    if not machine:
+        return None
+    return _ARCH.get(machine.strip().lower())
+
+
+def parse(sections: Sections) -> KernelFacts:
+    """Release from the root's own /proc when present (a pod or a fixture tree), else uname."""
+    f = KernelFacts()
+    reasons = []
+    for name in ("/proc/sys/kernel/osrelease", "cmd:uname-r"):
+        rel = first_line(sections.text(name))
+        if rel and KernelVersion.parse(rel):
+            f.release, f.version, f.release_source = rel, KernelVersion.parse(rel), name
+            break
+        reasons.append(sections.get(name).why() if rel is None else f"{name}: unreadable release {rel[:40]!r}")
+    for name in ("/proc/sys/kernel/arch", "cmd:uname-m"):
+        m = first_line(sections.text(name))
+        if m:
+            f.machine, f.arch = m, debian_arch(m) or m
+            break
+        reasons.append(sections.get(name).why())
+    if f.release is None or f.machine is None:
+        f.reason = "; ".join(reasons)
+    return f

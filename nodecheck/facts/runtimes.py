@@ -1,0 +1,110 @@
+"""Container runtimes, kubelet and host tools: installed or not, from where, which version.
+
+Versions come from the package database (no `docker version` exec: the probe never runs
+the node's binaries). A binary with no package is installed with an unknown version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from ..sections import Sections
+from .packages import PackageFacts
+
+# runtime name: (package names in preference order, binary names)
+RUNTIMES = {
+    "docker": (("docker-ce", "docker.io", "moby-engine", "docker"), ("dockerd", "docker")),
+    "containerd": (("containerd.io", "containerd"), ("containerd",)),
+    "crio": (("cri-o", "crio"), ("crio",)),
+    "kubelet": (("kubelet",), ("kubelet",)),
+    "sysbox": (("sysbox-ce", "sysbox"), ("sysbox-runc",)),
+}
+TOOLS = ("rsync", "iptables", "fusermount", "fusermount3", "modprobe", "jq")
+
+
+@dataclass
+class Runtime:
+    installed: bool | None = None
+    version: str | None = None  # package version as the manager prints it
+    upstream: str | None = None  # 24.0.7, 1.6.28, ...
+    package: str | None = None
+    source: str | None = None  # dpkg | rpm | snap | binary
+    path: str | None = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RuntimeFacts:
+    runtimes: dict[str, Runtime] = field(default_factory=dict)
+    tools: dict[str, str | None] = field(default_factory=dict)  # name -> path or None (absent)
+    tools_known: bool = False
+    docker_snap: bool | None = None
+    docker_daemon_json: dict | None = None
+    docker_daemon_json_error: str | None = None
+    kubelet_configured: bool | None = None  # /var/lib/kubelet/config.yaml exists
+    reason: str | None = None
+
+    def get(self, name: str) -> Runtime:
+        return self.runtimes.get(name) or Runtime()
+
+    def to_dict(self) -> dict:
+        return {"runtimes": {k: v.to_dict() for k, v in self.runtimes.items()},
+                "tools": self.tools, "tools_known": self.tools_known,
+                "docker_snap": self.docker_snap, "docker_daemon_json": self.docker_daemon_json,
+                "docker_daemon_json_error": self.docker_daemon_json_error,
+                "kubelet_configured": self.kubelet_configured, "reason": self.reason}
+
+
+def parse_bins(text: str) -> dict[str, str | None]:
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            out[parts[0]] = None if parts[1] == "-" else parts[1]
+    return out
+
+
+def parse(sections: Sections, packages: PackageFacts) -> RuntimeFacts:
+    f = RuntimeFacts()
+    b = sections.get("bins")
+    bins = parse_bins(b.text or "") if b.ok else {}
+    f.tools_known = b.complete
+    if not b.complete:
+        f.reason = b.why()
+    f.tools = {t: bins.get(t) for t in TOOLS} if f.tools_known else {}
+    snaps = (sections.text("snaps") or "").splitlines()
+    snap_docker = any(s.startswith("/snap/docker/") or "/snaps/docker_" in s for s in snaps)
+    docker_path = bins.get("docker") or ""
+    f.docker_snap = (snap_docker or docker_path.startswith("/snap/")) if sections.get("snaps").ok else None
+
+    for name, (pkgs, binaries) in RUNTIMES.items():
+        r = Runtime()
+        pkg = packages.get(*pkgs)
+        path = next((bins[x] for x in binaries if bins.get(x)), None)
+        r.path = path
+        if pkg:
+            r.installed, r.version, r.upstream, r.package, r.source = True, pkg.version, pkg.upstream, pkg.name, pkg.manager
+        elif name == "docker" and snap_docker:
+            r.installed, r.source = True, "snap"
+        elif path:
+            r.installed, r.source = True, "binary"
+        elif f.tools_known and packages.known:
+            r.installed = False
+        f.runtimes[name] = r
+
+    dj = sections.get("/etc/docker/daemon.json")
+    if dj.ok:
+        try:
+            val = json.loads(dj.text or "{}")
+            f.docker_daemon_json = val if isinstance(val, dict) else None
+            if not isinstance(val, dict):
+                f.docker_daemon_json_error = "not a JSON object"
+        except ValueError as exc:
+            f.docker_daemon_json_error = f"invalid JSON: {exc}"
+    k = sections.get("/var/lib/kubelet/config.yaml")
+    f.kubelet_configured = (True if k.status in ("ok", "EACCES", "EPERM")
+                            else False if k.status == "ENOENT" else None)
+    return f

@@ -1,0 +1,62 @@
+"""Snapshots: the raw probe output plus the parsed facts, so a node can be re-scored later.
+
+The raw text is the source of truth: re-scoring parses it again with the current parsers,
+so a snapshot taken today benefits from tomorrow's parser fixes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+
+from . import __version__, sections
+from .facts import Facts, gather
+
+SCHEMA_ID = "nodecheck.snapshot/v1"
+
+
+class SnapshotError(Exception):
+    pass
+
+
+def schema() -> dict:
+    return json.loads(resources.files("nodecheck").joinpath("schemas/snapshot.schema.json").read_text())
+
+
+def build(node: str, raw: str, *, source: str, stderr: str = "", exit_status: int | None = 0) -> dict:
+    facts = gather(sections.parse(raw))
+    return {
+        "schema": SCHEMA_ID,
+        "node": node,
+        "collected_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "nodecheck_version": __version__,
+        "source": source,
+        "probe": {"exit_status": exit_status, "stderr": stderr[-4000:], "output": raw},
+        "facts": facts.to_dict(),
+    }
+
+
+def load(path: str | Path) -> dict:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot read: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise SnapshotError(f"{path}: not JSON: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_ID:
+        raise SnapshotError(f"{path}: not a {SCHEMA_ID} document (schema={doc.get('schema') if isinstance(doc, dict) else None!r})")
+    try:
+        jsonschema.validate(doc, schema())
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
+        raise SnapshotError(f"{path}: invalid snapshot at {where}: {exc.message}") from exc
+    return doc
+
+
+def facts_of(doc: dict) -> Facts:
+    """Re-parse a snapshot's raw probe output."""
+    return gather(sections.parse(doc["probe"]["output"]))
