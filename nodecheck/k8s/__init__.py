@@ -1,0 +1,1 @@
+"""Kubernetes: the preflight pod manifests (render) for DaemonSet and Job mode."""
