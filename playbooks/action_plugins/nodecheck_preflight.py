@@ -1,0 +1,132 @@
+"""Action plugin: run the nodecheck probe on a host and score it with nodecheck's own code.
+
+Everything happens on the controller except one exec: the POSIX probe text is sent over
+the play's connection on stdin (`sh -s -- /`), exactly as `nodecheck scan` sends it over
+SSH, and its stdout is parsed and scored by `nodecheck.pipeline` (no second
+implementation of the checks). See ../library/nodecheck_preflight.py for the options.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def _import_nodecheck():
+    """nodecheck from the controller's Python, or from the checkout this project sits in."""
+    try:
+        import nodecheck  # noqa: F401
+    except ImportError:
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        if os.path.isfile(os.path.join(repo, "nodecheck", "__init__.py")):
+            sys.path.insert(0, repo)
+    import nodecheck.probe  # noqa: F401  (raises a clear ImportError when absent)
+    return nodecheck
+
+
+def failing_checks(node: dict, ignore) -> list[dict]:
+    """The fail checks that are not ignored (the pipeline may already have demoted them)."""
+    ignored = set(ignore or ())
+    return [c for c in node.get("checks", []) if c.get("status") == "fail" and c.get("id") not in ignored]
+
+
+def effective_verdict(node: dict, ignore) -> str:
+    verdict = node.get("verdict", "unknown")
+    if verdict == "fail" and not failing_checks(node, ignore):
+        return "warn"  # every failing check was ignored by the operator
+    return verdict
+
+
+def arch_of(node: dict, stdout: str) -> str | None:
+    """The Debian architecture name of the host, from the report or the probe's uname -m."""
+    for key in ("arch", "architecture"):
+        value = (node.get("facts") or {}).get(key) or node.get(key)
+        if isinstance(value, str) and value:
+            return _ARCH.get(value, value)
+    from nodecheck import sections
+
+    text = sections.parse(stdout).text("cmd:uname-m")
+    return _ARCH.get(text.strip(), text.strip()) if text else None
+
+
+def artifact_from_matrix(matrix, release, arch) -> dict:
+    """{file, sha256, url} of the sysbox-ce .deb for this release and arch, when the matrix knows it."""
+    if matrix is None or not release or not arch:
+        return {}
+    for name in ("artifact", "deb_artifact", "sysbox_deb"):
+        fn = getattr(matrix, name, None)
+        if callable(fn):
+            try:
+                art = fn(release, arch)
+            except (KeyError, LookupError, ValueError):
+                return {}
+            if art is None:
+                return {}
+            if not isinstance(art, dict):
+                art = {k: getattr(art, k, None) for k in ("file", "sha256", "url")}
+            return {k: art.get(k) for k in ("file", "sha256", "url") if art.get(k)}
+    return {}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("target", "ignore", "matrix", "timeout"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        result["changed"] = False
+        args = self._task.args
+        target = args.get("target") or None
+        ignore = args.get("ignore") or []
+        if isinstance(ignore, str):
+            ignore = [i.strip() for i in ignore.split(",") if i.strip()]
+        matrix_path = args.get("matrix") or None
+        name = (task_vars or {}).get("inventory_hostname", "host")
+
+        try:
+            nodecheck = _import_nodecheck()
+            from nodecheck import probe
+        except ImportError as exc:
+            raise AnsibleActionFail(
+                f"nodecheck is not importable on the controller ({exc}); run ansible-playbook from "
+                "the Python environment where nodecheck is installed (pip install nodecheck[install])"
+            ) from exc
+
+        text = probe.script()
+        res = self._low_level_execute_command("sh -s -- /", in_data=text, sudoable=True)
+        stdout = to_text(res.get("stdout", ""), errors="surrogate_or_replace")
+        if res.get("rc") not in (0, None) and "DONE" not in stdout:
+            result["failed"] = True
+            result["msg"] = f"the nodecheck probe did not run on {name} (exit {res.get('rc')}): {to_text(res.get('stderr', ''))[-500:]}"
+            return result
+
+        try:
+            from nodecheck import matrix as nc_matrix
+            from nodecheck import pipeline
+        except ImportError as exc:
+            raise AnsibleActionFail(f"this nodecheck has no scoring pipeline yet ({exc})") from exc
+        try:
+            matrix = nc_matrix.load(matrix_path)
+        except Exception as exc:  # a broken matrix file must stop the play, with the reason
+            raise AnsibleActionFail(f"cannot load the Sysbox matrix {matrix_path or '(bundled)'}: {exc}") from exc
+        node = pipeline.node_from_output(name, stdout, matrix=matrix, target=target, ignore=ignore)
+
+        verdict = effective_verdict(node, ignore)
+        sysbox = node.get("sysbox") or {}
+        release = target or sysbox.get("target") or sysbox.get("recommended")
+        arch = arch_of(node, stdout)
+        result.update(
+            verdict=verdict,
+            report=node,
+            failing=[{k: c.get(k) for k in ("id", "message", "remediation")} for c in failing_checks(node, ignore)],
+            sysbox_release=release,
+            arch=arch,
+            artifact=artifact_from_matrix(matrix, release, arch),
+        )
+        return result
