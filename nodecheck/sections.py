@@ -31,6 +31,7 @@ class Section:
     detail: str = ""  # the shell's message for OPENERR
     rc: int = 0  # exit code of the read: non-zero means the text may be partial
     truncated: bool = False  # the stream ended inside this section
+    capped: bool = False  # the file was longer than the probe's size cap: text is its head
 
     @property
     def ok(self) -> bool:
@@ -38,12 +39,14 @@ class Section:
 
     @property
     def complete(self) -> bool:
-        return self.ok and self.rc == 0 and not self.truncated
+        return self.ok and self.rc == 0 and not self.truncated and not self.capped
 
     def why(self) -> str:
         """A short reason for a section that is not usable, for 'unknown' findings."""
         if self.truncated:
             return f"{self.name}: output ended early (probe killed or stream cut)"
+        if self.capped:
+            return f"{self.name}: larger than the probe's size cap (only its head was read)"
         if self.status == "ok" and self.rc:
             return f"{self.name}: read failed part-way (exit {self.rc})"
         if self.status == "ok":
@@ -123,11 +126,15 @@ def parse(output: str) -> Sections:
             name, status, detail = current
             parts = line[len(end):].split(" ")
             rc = int(parts[1]) if len(parts) > 1 and parts[1].lstrip("-").isdigit() else 0
-            # The probe adds one newline after the content: the last body line is it.
-            text = "\n".join(body[:-1]) if body else ""
+            cap = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
+            # The probe prints one newline between the content and END: the line split
+            # consumed it, so joining the body gives back the content exactly.
+            text = "\n".join(body)
+            # Decoding replaced bad bytes with U+FFFD (3 bytes), so this never under-counts.
+            capped = bool(cap) and len(text.encode("utf-8", "replace")) >= cap * 4096
             result.by_name[name] = Section(
                 name=name, status=status, text=text if status == "ok" else None,
-                detail=detail, rc=rc,
+                detail=detail, rc=rc, capped=capped,
             )
             current = None
         else:

@@ -77,7 +77,7 @@ class DebianVersion:
             return None
         epoch, upstream, revision = m.groups()
         # An upstream version may contain colons only with an epoch (deb-version(7)).
-        if ":" in upstream and epoch is None:
+        if (":" in upstream and epoch is None) or upstream.endswith("-"):
             return None
         return cls(int(epoch or 0), upstream, revision or "")
 

@@ -96,7 +96,9 @@ def parse(sections: Sections, packages: PackageFacts) -> RuntimeFacts:
         f.runtimes[name] = r
 
     dj = sections.get("/etc/docker/daemon.json")
-    if dj.ok:
+    if dj.ok and not dj.complete:
+        f.docker_daemon_json_error = dj.why()
+    elif dj.ok:
         try:
             val = json.loads(dj.text or "{}")
             f.docker_daemon_json = val if isinstance(val, dict) else None

@@ -11,11 +11,12 @@
 # Output: a header line, then sections
 #   <B> BEGIN <name> <status> [detail]
 #   <content, only when status is ok>
-#   <B> END <name> <rc>
+#   <B> END <name> <rc> <cap>
 # where <B> is the boundary on the header line. The content is followed by exactly
 # one newline that is not part of it. status is ok, ENOENT, ENOTREG (a FIFO or device
 # is never opened: a FIFO would block), EISDIR, or OPENERR with the shell's message.
-# rc is the exit code of the read (non-zero: the content may be partial).
+# rc is the exit code of the read (non-zero: the content may be partial); cap is the
+# size limit in 4 KiB blocks (content that long was cut), 0 when not capped.
 
 # shellcheck disable=SC2034  # B is rewritten by the controller with a per-run nonce
 B='@@NODECHECK-__NONCE__@@'
@@ -30,19 +31,21 @@ export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}
 
 begin() { printf '%s BEGIN %s %s\n' "$B" "$1" "$2"; }
-end() { printf '\n%s END %s %s\n' "$B" "$1" "${2:-0}"; }
+end() { printf '\n%s END %s %s %s\n' "$B" "$1" "${2:-0}" "${3:-0}"; }
 empty() { begin "$1" "$2"; end "$1"; }
 
 # check NAME FILE: set ST to ok or a status; opening never blocks because only
 # regular files are opened.
 check() {
-  if [ ! -e "$2" ]; then
-    if [ -L "$2" ]; then ST=ENOENT_DANGLING; else ST=ENOENT; fi
+  if [ -e "$2" ]; then
+    if [ -d "$2" ]; then ST=EISDIR; return 1; fi
+    if [ ! -f "$2" ]; then ST=ENOTREG; return 1; fi
+  elif [ -L "$2" ]; then
+    ST=ENOENT_DANGLING
     return 1
   fi
-  if [ -d "$2" ]; then ST=EISDIR; return 1; fi
-  if [ ! -f "$2" ]; then ST=ENOTREG; return 1; fi
-  # The shell's own open tells EACCES (DAC or an LSM) apart from a missing file.
+  # The shell's own open tells ENOENT from EACCES (DAC, an LSM, or an untraversable
+  # parent directory, which `-e` cannot tell from a missing file).
   if ! err=$( { true <"$2"; } 2>&1 ); then
     ST="OPENERR $(printf '%s' "$err" | tr '\n' ' ')"
     return 1
@@ -56,7 +59,7 @@ rd() {
   if check "$1" "$R$2"; then
     begin "$1" ok
     dd if="$R$2" bs=4096 count="${3:-$CAP}" 2>/dev/null
-    end "$1" $?
+    end "$1" $? "${3:-$CAP}"
   else
     empty "$1" "$ST"
   fi

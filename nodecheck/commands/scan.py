@@ -1,0 +1,231 @@
+"""`nodecheck scan`: score nodes against the Sysbox matrix (this machine, a root, a snapshot, or a fleet)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+from rich.console import Console
+
+from .. import exitcodes, pipeline, snapshot
+from ..matrix import MatrixError
+from ..matrix import load as load_matrix
+from ..report import table
+from ..transport import local
+from ._common import check_root, node_name, root_option
+
+
+def _console(stream) -> Console:
+    # Colour only on a TTY and never with NO_COLOR (https://no-color.org/).
+    return Console(file=stream, no_color=bool(os.environ.get("NO_COLOR")) or not stream.isatty(),
+                   highlight=False, soft_wrap=False)
+
+
+@click.command(epilog=exitcodes.HELP)
+@click.argument("hosts", nargs=-1, metavar="[HOST]...")
+@root_option
+@click.option("--snapshot", "snapshots", multiple=True, metavar="FILE",
+              help="Re-score a saved `nodecheck collect` snapshot (repeatable); the node is not touched.")
+@click.option("-i", "--inventory", metavar="FILE", help="Ansible inventory (INI or YAML) of hosts to scan over SSH.")
+@click.option("--hosts-file", metavar="FILE", help="Hosts to scan over SSH, one [user@]host[:port] a line.")
+@click.option("--limit", metavar="PATTERN", help="Only these hosts or groups (Ansible --limit syntax).")
+@click.option("--sysbox", "target", metavar="RELEASE", help="Sysbox release to score against (default: newest in the matrix).")
+@click.option("--matrix", "matrix_path", metavar="FILE", help="Score against this matrix file instead of the bundled one.")
+@click.option("--ignore", multiple=True, metavar="CHECK_ID",
+              help="Demote this check's fail to warn (repeatable, or `all`), like kubeadm's --ignore-preflight-errors.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]),
+              help="table for people (default on a TTY), json for machines (default otherwise).")
+@click.option("-v", "--verbose", is_flag=True, help="Table: show passing checks too.")
+@click.option("-o", "--output", metavar="FILE",
+              help="Append one JSON line per node as each finishes (JSON Lines); a killed run loses only hosts in flight.")
+@click.option("--resume", is_flag=True, help="With --output: skip hosts already in the file.")
+@click.option("--junit", metavar="FILE", help="Also write a JUnit XML report (one test case per node and check).")
+@click.option("--nfd-features-file", metavar="PATH",
+              help="Also write a Node Feature Discovery features.d file with the verdict and key facts (single node).")
+@click.option("--forks", default=50, show_default=True, type=click.IntRange(1, 1000), help="SSH: hosts probed at once.")
+@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=1),
+              help="Hard per-host deadline in seconds (connect, auth and probe together).")
+@click.option("--become", is_flag=True, help="SSH: run the probe with `sudo -n` (never prompts).")
+@click.option("-u", "--user", metavar="USER", help="SSH user (default: ssh_config, inventory, or the current user).")
+@click.option("-p", "--port", type=int, metavar="PORT", help="SSH port (default: ssh_config, inventory, or 22).")
+@click.option("-k", "--identity", "key_file", metavar="FILE", help="SSH private key file.")
+@click.option("--known-hosts", metavar="FILE", help="known_hosts file to verify host keys against (default: ~/.ssh/known_hosts).")
+@click.option("--ssh-config", metavar="FILE", help="ssh_config file (default: ~/.ssh/config).")
+@click.option("--accept-new-host-keys", is_flag=True,
+              help="Trust and record keys of hosts not yet in known_hosts (OpenSSH accept-new). A changed key still fails.")
+def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_path, ignore, fmt, verbose,
+         output, resume, junit, nfd_features_file, forks, timeout, become, user, port, key_file, known_hosts,
+         ssh_config, accept_new_host_keys) -> int:
+    """Tell whether nodes can run Sysbox, why not, and how to fix it.
+
+    \b
+    nodecheck scan                      this machine
+    nodecheck scan --root /host         the node mounted at /host (the preflight pod)
+    nodecheck scan --snapshot s.json    a saved snapshot, without touching the node
+    nodecheck scan -i inventory.ini     a fleet over SSH (host keys verified)
+    nodecheck scan web1 admin@web2:2222 hosts named on the command line
+
+    Each check says pass, warn, fail or unknown, with the measured value, the threshold,
+    a fix and the matrix source. The node verdict is the worst check (fail > unknown >
+    warn > pass) for the target release; the report also lists every release the node
+    can run and recommends the newest. Scanning is read-only.
+    """
+    fleet_mode = bool(hosts or inventory or hosts_file)
+    if sum([fleet_mode, bool(snapshots), root != "/"]) > 1:
+        raise click.UsageError("choose one of: hosts/--inventory/--hosts-file, --snapshot, --root")
+    if resume and not output:
+        raise click.UsageError("--resume needs --output FILE")
+    try:
+        matrix = load_matrix(matrix_path)
+        if target:
+            matrix.release(target)
+    except MatrixError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sysbox/--matrix") from exc
+    ignore = tuple(i.strip() for i in ignore if i.strip())
+    fmt = fmt or ("table" if sys.stdout.isatty() else "json")
+
+    writer = None
+    if output:
+        from ..report.jsonl import JsonlWriter
+        try:
+            writer = JsonlWriter(output)
+        except OSError as exc:
+            raise click.FileError(output, hint=exc.strerror) from exc
+
+    def done(node: dict) -> None:
+        if writer:
+            writer.write(node)
+
+    try:
+        if fleet_mode:
+            from .. import fleet
+            nodes, ran = _scan_fleet(fleet, hosts, inventory, hosts_file, limit, output if resume else None,
+                                     fleet.FleetOptions(forks=forks, timeout=timeout, become=become,
+                                                        accept_new_host_keys=accept_new_host_keys,
+                                                        known_hosts=known_hosts, ssh_config=ssh_config,
+                                                        user=user, port=port, key_file=key_file),
+                                     matrix, target, ignore, done)
+        elif snapshots:
+            nodes = []
+            for path in snapshots:
+                try:
+                    doc = snapshot.load(path)
+                except snapshot.SnapshotError as exc:
+                    raise click.BadParameter(str(exc), param_hint="--snapshot") from exc
+                node = pipeline.node_from_facts(doc["node"], snapshot.facts_of(doc), matrix=matrix,
+                                                target=target, ignore=ignore, source=f"snapshot:{path}")
+                done(node)
+                nodes.append(node)
+        else:
+            check_root(root)
+            name = node_name(root)
+            run = local.run(root, timeout=timeout)
+            src = "local:/" if root == "/" else f"root:{root}"
+            if run.timed_out:
+                node = pipeline.error_node(name, "timeout", f"probe did not finish within {timeout:g}s",
+                                           stderr_tail=run.stderr, matrix=matrix, target=target, source=src)
+            elif run.exit_status != 0 and "PROBE" not in run.stdout[:200]:
+                node = pipeline.error_node(name, "probe-error", f"probe exited {run.exit_status}",
+                                           stderr_tail=run.stderr, matrix=matrix, target=target, source=src)
+            else:
+                node = pipeline.node_from_output(name, run.stdout, matrix=matrix, target=target,
+                                                 ignore=ignore, source=src)
+            done(node)
+            nodes = [node]
+    finally:
+        if writer:
+            writer.close()
+
+    report = pipeline.build_report(nodes, matrix=matrix, target=target)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(report, separators=(",", ":")) + "\n")
+    else:
+        table.render(report, _console(sys.stdout), verbose=verbose)
+    if junit:
+        from ..report.junit import write_junit
+        write_junit(report, junit)
+    if nfd_features_file:
+        if len(nodes) != 1:
+            raise click.UsageError("--nfd-features-file describes one node; scan a single node with it")
+        from ..report.nfd import features_file
+        _write_text(nfd_features_file, features_file(nodes[0]))
+    if not nodes:
+        click.echo("nodecheck: no hosts to scan", err=True)
+        return exitcodes.UNKNOWN
+    return exitcodes.BY_VERDICT[report["verdict"]]
+
+
+def _write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise click.FileError(path, hint=exc.strerror) from exc
+
+
+def _scan_fleet(fleet, hosts, inventory, hosts_file, limit, resume_from, opts, matrix, target, ignore, done):
+    try:
+        targets = fleet.load_targets(hosts, inventory, hosts_file, limit)
+    except (ValueError, OSError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    position = {t.name: i for i, t in enumerate(targets)}
+    nodes = []
+    if resume_from:
+        from ..report.jsonl import read_nodes
+        previous = {n["node"]: n for n in read_nodes(resume_from) if isinstance(n.get("node"), str)}
+        nodes = [previous[t.name] for t in targets if t.name in previous]
+        targets = [t for t in targets if t.name not in previous]
+        if nodes:
+            click.echo(f"nodecheck: resuming, {len(nodes)} hosts already in {resume_from}", err=True)
+
+    def score(r) -> dict:
+        src = f"ssh:{r.target.host}"
+        if r.status == "ok":
+            return pipeline.node_from_output(r.target.name, r.stdout, matrix=matrix, target=target,
+                                             ignore=ignore, source=src)
+        kind = {"host-key-unknown": "host-key-unknown"}.get(r.status, r.status)
+        return pipeline.error_node(r.target.name, kind, r.message, stderr_tail=r.stderr_tail,
+                                   matrix=matrix, target=target, source=src)
+
+    progress = _Progress(len(targets))
+
+    def on_result(r) -> None:
+        node = score(r)
+        done(node)
+        nodes.append(node)
+        progress.advance(node)
+
+    try:
+        fleet.run_fleet(targets, opts, on_result)
+    finally:
+        progress.close()
+    return sorted(nodes, key=lambda n: position.get(n["node"], len(position))), len(targets)
+
+
+class _Progress:
+    """done/total, failures and ETA on stderr, only when stderr is a TTY."""
+
+    def __init__(self, total: int):
+        self.bar = None
+        if total and sys.stderr.isatty() and not os.environ.get("NODECHECK_NO_PROGRESS"):
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            self.bar = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[bad]} not passing"), TimeRemainingColumn(),
+                                console=_console(sys.stderr), transient=True)
+            self.task = self.bar.add_task("scan", total=total, bad=0)
+            self.bad = 0
+            self.bar.start()
+
+    def advance(self, node: dict) -> None:
+        if self.bar:
+            if node["verdict"] in ("fail", "unknown"):
+                self.bad += 1
+            self.bar.update(self.task, advance=1, bad=self.bad)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.stop()
