@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as _dt
 
 from . import __version__, sections
-from .checks import evaluate
 from .facts import Facts, gather
 
 REPORT_SCHEMA = "nodecheck.report/v1"
@@ -23,6 +22,7 @@ def facts_from_output(stdout: str) -> Facts:
 
 def node_from_facts(name: str, facts: Facts, *, matrix, target: str | None = None,
                     ignore=(), source: str | None = None) -> dict:
+    from .checks import evaluate  # the checks need the matrix package; import on use
     result = evaluate(facts, matrix, target=target, ignore=ignore)
     node = {"node": name, "source": source, **result, "facts": facts.summary(), "error": None}
     problems = facts.probe.get("problems") or []

@@ -10,8 +10,6 @@ import click
 from rich.console import Console
 
 from .. import exitcodes, pipeline, snapshot
-from ..matrix import MatrixError
-from ..matrix import load as load_matrix
 from ..report import table
 from ..transport import local
 from ._common import check_root, node_name, root_option
@@ -77,6 +75,8 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
         raise click.UsageError("choose one of: hosts/--inventory/--hosts-file, --snapshot, --root")
     if resume and not output:
         raise click.UsageError("--resume needs --output FILE")
+    from ..matrix import MatrixError
+    from ..matrix import load as load_matrix
     try:
         matrix = load_matrix(matrix_path)
         if target:
