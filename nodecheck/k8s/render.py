@@ -86,11 +86,9 @@ MOUNTS: list[Mount] = [
           "(`selinux/config`), AppArmor `apparmor.d/fusermount3`, runtime config (`docker/daemon.json`, "
           "`containerd/config.toml`, `crio/crio.conf`), `subuid`"),
     Mount("/boot", "Directory", "kernel config `boot/config-<release>`"),
-    Mount("/lib/modules", "Directory",
-          "kernel config `lib/modules/<release>/config` and `build/.config`, `modules.builtin`, "
-          "the shiftfs module file"),
     Mount("/usr", "Directory",
-          "`usr/lib/os-release` fallback, kernel config under `usr/lib/modules`, `usr/lib/ostree-boot`, "
+          "`usr/lib/os-release` fallback, `usr/lib/modules/<release>` (kernel config, `modules.builtin`, "
+          "shiftfs module: `/lib/modules` on merged-/usr nodes), `usr/lib/ostree-boot`, "
           "`usr/lib/kernel` and `usr/src/linux*` (RT and headers trees), the rpm database "
           "`usr/lib/sysimage/rpm`, tool presence in `usr/bin`, `usr/sbin`, `usr/local/bin`, `usr/local/sbin`"),
     Mount("/bin", "Directory", "tool presence (docker, containerd, rsync, iptables, fusermount, ...) on hosts "
@@ -103,6 +101,12 @@ MOUNTS: list[Mount] = [
 # Each is typed, so choosing one for a node that lacks the path fails the pod visibly
 # (ContainerCreating: "hostPath type check failed") instead of writing to the node.
 OPTIONAL: dict[str, tuple[str, list[Mount]]] = {
+    "libmodules": ("nodes without merged /usr (/lib is not a symlink to usr/lib: Ubuntu 18.04, upgraded "
+                   "Debian/Ubuntu); merged-/usr nodes get /usr/lib/modules from the /usr mount", [
+        Mount("/lib/modules", "Directory",
+              "kernel config `lib/modules/<release>/config` and `build/.config`, `modules.builtin`, "
+              "the shiftfs module file (on merged-/usr nodes the same files come from `/usr`)"),
+    ]),
     "dpkg": ("Debian/Ubuntu nodes: package versions", [
         Mount("/var/lib/dpkg", "Directory",
               "package versions from `var/lib/dpkg/status` (docker-ce, containerd.io, sysbox-ce, cri-o, kubelet, "
