@@ -6,20 +6,10 @@ stream yields the sections that were complete plus `problems` saying what was wr
 
 from __future__ import annotations
 
-import errno as _errno
-import os
 import re
 from dataclasses import dataclass, field
 
 _HEADER = re.compile(r"^(@@NODECHECK-[A-Za-z0-9_]+@@) PROBE (\d+) root=(.*)$")
-
-# strerror texts the shells print when an open fails, mapped back to errno names.
-_STRERRORS = {os.strerror(code): _errno.errorcode[code] for code in (
-    _errno.EACCES, _errno.ENOENT, _errno.EIO, _errno.EISDIR, _errno.EPERM,
-    _errno.ENXIO, _errno.ENODEV, _errno.ESTALE, _errno.ELOOP, _errno.ENOTDIR,
-    _errno.EINVAL, _errno.EBUSY, _errno.ETIMEDOUT,
-)}
-
 
 @dataclass(frozen=True)
 class Section:
@@ -62,7 +52,7 @@ class Section:
             "ENOGZIP": "gzip not installed",
             "MISSING": "not in the probe output",
         }.get(self.status, self.status)
-        return f"{self.name}: {msg}" + (f" ({self.detail})" if self.detail and self.status not in _STRERRORS.values() else "")
+        return f"{self.name}: {msg}" + (f" ({self.detail})" if self.detail and self.status == "OPENERR" else "")
 
 
 @dataclass
@@ -86,9 +76,20 @@ class Sections:
         return list(self.by_name)
 
 
+# Shells word the same errno differently (dash: "No such file"; busybox and bash:
+# "No such file or directory"), so match on the stable part of each message.
+_OPEN_ERRORS = (
+    ("permission denied", "EACCES"), ("no such file", "ENOENT"), ("not a directory", "ENOTDIR"),
+    ("operation not permitted", "EPERM"), ("input/output error", "EIO"), ("stale", "ESTALE"),
+    ("too many levels of symbolic links", "ELOOP"), ("is a directory", "EISDIR"),
+    ("no such device", "ENODEV"), ("timed out", "ETIMEDOUT"),
+)
+
+
 def _status_from_open_error(detail: str) -> str:
-    for text, name in _STRERRORS.items():
-        if detail.rstrip().endswith(text):
+    low = detail.lower()
+    for text, name in _OPEN_ERRORS:
+        if text in low:
             return name
     return "OPENERR"
 

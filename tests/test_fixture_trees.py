@@ -208,17 +208,9 @@ def _fact(facts, key):
 
 # (profile, key) pairs where the fact parsers, as committed, disagree with the tree;
 # each is a parser question to settle, not a fixture to bend. strict: an xpass fails.
-KNOWN_PARSER_GAPS = {
-    # no selinuxfs mounted, no /sys/fs/selinux, no /etc/selinux/config: the tree says
-    # SELinux is off; the selinux parser answers 'unknown'.
-    **{(p, "selinux.mode"): "selinux parser: no selinuxfs and no config -> 'unknown', tree says 'disabled'"
-       for p in PROFILES if p.startswith(("ubuntu", "debian", "gpu-", "nfs-", "docker-snap"))},
-    ("amzn-2", "selinux.mode"): "selinux parser: config SELINUX=disabled and no selinuxfs -> 'unknown', tree says 'disabled'",
-    # no /sys/module/apparmor, no securityfs apparmor dir, 'apparmor' absent from the lsm list:
-    # the tree says AppArmor is off; the apparmor parser answers None.
-    **{(p, "apparmor.enabled"): "apparmor parser: no apparmor module/securityfs/lsm entry -> None, tree says False"
-       for p in PROFILES if p.startswith(("rocky", "centos", "amzn", "fedora", "flatcar", "selinux-"))},
-}
+# (profile, fact key) -> why the parser is known to disagree with the tree. Empty: the
+# selinux/apparmor gaps found when the trees were built are fixed (dash's "No such file").
+KNOWN_PARSER_GAPS: dict = {}
 
 
 def _gather_cases():

@@ -242,11 +242,19 @@ if check dpkg-status "$R/var/lib/dpkg/status"; then
 else
   empty dpkg-status "$ST"
 fi
-if [ -d "$R/var/lib/rpm" ] || [ -d "$R/usr/lib/sysimage/rpm" ]; then
+# rpm is asked only when a database file exists, with an explicit --dbpath: without one
+# Debian's rpm would create ~/.rpmdb under the root, and the probe never writes.
+RPMDB=
+for d in /var/lib/rpm /usr/lib/sysimage/rpm; do
+  for f in rpmdb.sqlite Packages Packages.db; do
+    if [ -z "$RPMDB" ] && [ -f "$R$d/$f" ]; then RPMDB=$d; fi
+  done
+done
+if [ -n "$RPMDB" ]; then
   if command -v rpm >/dev/null 2>&1; then
     begin rpm ok
     # shellcheck disable=SC2086  # PKGS is a fixed word list
-    rpm --root "${R:-/}" -q --qf '%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\t%{ARCH}\n' $PKGS 2>/dev/null \
+    rpm --root "${R:-/}" --dbpath "$RPMDB" -q --qf '%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\t%{ARCH}\n' $PKGS 2>/dev/null \
       | grep -v 'is not installed' | dd bs=4096 count="$CAP" 2>/dev/null
     end rpm 0
   else
