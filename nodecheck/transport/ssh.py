@@ -19,6 +19,7 @@ that is how the fleet enforces its hard per-host deadline.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import socket
 import threading
@@ -33,6 +34,10 @@ REMOTE_COMMAND_BECOME = "sudo -n sh -s -- /"
 STDOUT_CAP = 64 * 1024 * 1024
 STDERR_TAIL = 4096
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
+
+# paramiko logs a traceback when the watchdog closes a transport mid-read: that is
+# expected here, and the host's status already says it; keep it off stderr.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 # The known_hosts writes of accept-new hosts running in parallel.
 _KNOWN_HOSTS_LOCK = threading.Lock()
