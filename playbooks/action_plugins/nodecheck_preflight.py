@@ -55,23 +55,22 @@ def arch_of(node: dict, stdout: str) -> str | None:
     return _ARCH.get(text.strip(), text.strip()) if text else None
 
 
-def artifact_from_matrix(matrix, release, arch) -> dict:
+def artifact_from_matrix(matrix, release, arch, node=None) -> dict:
     """{file, sha256, url} of the sysbox-ce .deb for this release and arch, when the matrix knows it."""
     if matrix is None or not release or not arch:
         return {}
-    for name in ("artifact", "deb_artifact", "sysbox_deb"):
-        fn = getattr(matrix, name, None)
-        if callable(fn):
-            try:
-                art = fn(release, arch)
-            except (KeyError, LookupError, ValueError):
-                return {}
-            if art is None:
-                return {}
-            if not isinstance(art, dict):
-                art = {k: getattr(art, k, None) for k in ("file", "sha256", "url")}
-            return {k: art.get(k) for k in ("file", "sha256", "url") if art.get(k)}
-    return {}
+    try:
+        rel = matrix.release(release)
+    except Exception:  # an unknown release: the role then needs explicit sysbox_deb_* variables
+        return {}
+    distro = ((node or {}).get("facts") or {}).get("distro") or {}
+    distro_id = distro.get("id") if isinstance(distro, dict) else None
+    version_id = distro.get("version_id") if isinstance(distro, dict) else None
+    art = rel.artifact(arch, distro_id, version_id)
+    if art is None:
+        return {}
+    out = {"file": art.filename, "sha256": art.sha256, "url": art.urls[0] if art.urls else None}
+    return {k: v for k, v in out.items() if v}
 
 
 class ActionModule(ActionBase):
@@ -127,6 +126,6 @@ class ActionModule(ActionBase):
             failing=[{k: c.get(k) for k in ("id", "message", "remediation")} for c in failing_checks(node, ignore)],
             sysbox_release=release,
             arch=arch,
-            artifact=artifact_from_matrix(matrix, release, arch),
+            artifact=artifact_from_matrix(matrix, release, arch, node),
         )
         return result
