@@ -106,7 +106,9 @@ def _load_inventory(path: str, limit: str | None) -> list[Target]:
     os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
     try:
         from ansible.errors import AnsibleError
+        from ansible.inventory.helpers import get_group_vars
         from ansible.inventory.manager import InventoryManager
+        from ansible.utils.vars import combine_vars
         from ansible.parsing.dataloader import DataLoader
     except ImportError as exc:  # pragma: no cover - ansible-core is a dependency of scan -i
         raise ValueError("reading an Ansible inventory needs ansible-core installed") from exc
@@ -119,7 +121,9 @@ def _load_inventory(path: str, limit: str | None) -> list[Target]:
         raise ValueError(f"inventory {path}: {exc.message if hasattr(exc, 'message') else exc}") from exc
     out = []
     for h in hosts:
-        v = h.get_vars()
+        # Group vars (all:vars, parents before children) under the host's own vars.
+        # group_vars/ and host_vars/ directories (vars plugins) are not read.
+        v = combine_vars(get_group_vars(h.get_groups()), h.get_vars())
 
         def s(key):
             val = v.get(key)

@@ -34,6 +34,7 @@ import concurrent.futures
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -69,23 +70,23 @@ CONFIG_UTS_NS=y
 CONFIG_FUSE_FS=m
 """
 PROFILES: dict[str, dict] = {
-    "ubuntu2204": {
+    "ubuntu-22.04": {
         "os-release": 'PRETTY_NAME="Ubuntu 22.04.4 LTS"\nNAME="Ubuntu"\nVERSION_ID="22.04"\n'
                       'VERSION="22.04.4 LTS (Jammy Jellyfish)"\nVERSION_CODENAME=jammy\nID=ubuntu\n'
                       'ID_LIKE=debian\n',
         "osrelease": "5.15.0-105-generic", "kconfig": _KCONF, "pci": [],
     },
-    "debian12": {
+    "debian-12": {
         "os-release": 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\n'
                       'VERSION_ID="12"\nVERSION="12 (bookworm)"\nVERSION_CODENAME=bookworm\nID=debian\n',
         "osrelease": "6.1.0-21-amd64", "kconfig": _KCONF, "pci": [],
     },
-    "rhel9": {
+    "rocky-9-permissive": {
         "os-release": 'NAME="Red Hat Enterprise Linux"\nVERSION="9.3 (Plow)"\nID="rhel"\n'
                       'ID_LIKE="fedora"\nVERSION_ID="9.3"\nPRETTY_NAME="Red Hat Enterprise Linux 9.3 (Plow)"\n',
         "osrelease": "5.14.0-362.8.1.el9_3.x86_64", "kconfig": _KCONF, "pci": [],
     },
-    "gpu-ubuntu2204": {
+    "gpu-ubuntu-22.04": {
         "os-release": 'PRETTY_NAME="Ubuntu 22.04.4 LTS"\nNAME="Ubuntu"\nVERSION_ID="22.04"\n'
                       'VERSION_CODENAME=jammy\nID=ubuntu\nID_LIKE=debian\n',
         "osrelease": "5.15.0-105-generic", "kconfig": _KCONF,
@@ -100,7 +101,7 @@ PROFILE_NAMES = tuple(PROFILES)
 @dataclass
 class HostSpec:
     name: str
-    profile: str = "debian12"
+    profile: str = "debian-12"
     fault: str | None = None
 
 
@@ -159,7 +160,7 @@ def ensure_user() -> None:
 
 def _profile_files(profile: str) -> dict:
     """The profile's files: fixture tree first, built-in sample otherwise."""
-    base = dict(PROFILES.get(profile) or PROFILES["debian12"])
+    base = dict(PROFILES.get(profile) or PROFILES["debian-12"])
     root = FIXTURES / profile / "root"
     if root.is_dir():
         osr = root / "etc" / "os-release"
@@ -463,7 +464,7 @@ class Lab:
         hosts = self.hosts if hosts is None else hosts
         groups: dict[str, list[LabHost]] = {}
         for h in hosts:
-            groups.setdefault(h.spec.profile.replace("-", "_"), []).append(h)
+            groups.setdefault(re.sub(r"[^A-Za-z0-9_]", "_", h.spec.profile), []).append(h)
             if h.spec.fault:
                 groups.setdefault("faults", []).append(h)
         if fmt == "ini":
@@ -541,5 +542,5 @@ class Lab:
 def mixed_specs(n: int, *, faults: tuple[str, ...] = ()) -> list[HostSpec]:
     """`n` healthy hosts cycling through the profiles, then one host per fault."""
     specs = [HostSpec(f"node{i:03d}", PROFILE_NAMES[i % len(PROFILE_NAMES)]) for i in range(n)]
-    specs += [HostSpec(f"fault-{f}", "debian12", f) for f in faults]
+    specs += [HostSpec(f"fault-{f}", "debian-12", f) for f in faults]
     return specs
