@@ -1,0 +1,195 @@
+"""Unit tests for fleet targets (Ansible inventory, --limit, hosts files), JSONL and JUnit."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from nodecheck import fleet
+from nodecheck.report import jsonl, junit
+
+INI = textwrap.dedent("""\
+    [web]
+    web1 ansible_host=10.0.0.1 ansible_port=2222
+    web2 ansible_host=10.0.0.2 ansible_user=deploy
+
+    [db]
+    db1 ansible_ssh_private_key_file=/keys/db
+
+    [gpu:children]
+    db
+
+    [all:vars]
+    ansible_user=ops
+    """)
+
+YAML = textwrap.dedent("""\
+    all:
+      vars:
+        ansible_user: ops
+      children:
+        web:
+          hosts:
+            web1: {ansible_host: 10.0.0.1, ansible_port: 2222}
+            web2: {ansible_host: 10.0.0.2, ansible_user: deploy}
+        db:
+          hosts:
+            db1: {ansible_ssh_private_key_file: /keys/db}
+        gpu:
+          children:
+            db: {}
+    """)
+
+
+@pytest.fixture(params=["ini", "yaml"])
+def inventory(request, tmp_path):
+    p = tmp_path / ("inv.ini" if request.param == "ini" else "inv.yml")
+    p.write_text(INI if request.param == "ini" else YAML)
+    return str(p)
+
+
+def _by_name(ts):
+    return {t.name: t for t in ts}
+
+
+def test_inventory_hosts_vars_and_groups(inventory):
+    ts = _by_name(fleet.load_targets([], inventory, None, None))
+    assert set(ts) == {"web1", "web2", "db1"}
+    assert (ts["web1"].host, ts["web1"].port, ts["web1"].user) == ("10.0.0.1", 2222, "ops")
+    assert ts["web2"].user == "deploy"  # host var beats all:vars
+    assert ts["db1"].host == "db1" and ts["db1"].port is None
+    assert ts["db1"].key_file == "/keys/db"
+    assert set(ts["db1"].groups) == {"db", "gpu"}
+    assert ts["web1"].groups == ("web",)
+
+
+@pytest.mark.parametrize("limit,expected", [
+    ("web", {"web1", "web2"}),
+    ("gpu", {"db1"}),
+    ("web1,db1", {"web1", "db1"}),
+    ("web:db", {"web1", "web2", "db1"}),
+    ("all:!web2", {"web1", "db1"}),
+    ("web:&web1", {"web1"}),
+    ("web*", {"web1", "web2"}),
+])
+def test_inventory_limit(inventory, limit, expected):
+    assert {t.name for t in fleet.load_targets([], inventory, None, limit)} == expected
+
+
+def test_limit_matching_nothing_is_an_error(inventory):
+    with pytest.raises(ValueError, match="matches no host"):
+        fleet.load_targets([], inventory, None, "nosuchhost")
+
+
+def test_missing_inventory_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        fleet.load_targets([], str(tmp_path / "nope.ini"), None, None)
+
+
+def test_unparseable_inventory_is_an_error(tmp_path):
+    p = tmp_path / "bad.yml"
+    p.write_text("all: [unbalanced\n  : : :\n")
+    with pytest.raises(ValueError):
+        fleet.load_targets([], str(p), None, None)
+
+
+def test_hostspecs_and_hosts_file(tmp_path):
+    hf = tmp_path / "hosts"
+    hf.write_text("# fleet\nalpha\nadmin@beta:2200  # comment\n\n[fe80::1]:22\n")
+    ts = fleet.load_targets(["gamma", "root@delta"], None, str(hf), None)
+    t = _by_name(ts)
+    assert list(t) == ["gamma", "delta", "alpha", "beta:2200", "[fe80::1]:22"]
+    assert (t["delta"].user, t["delta"].host) == ("root", "delta")
+    assert (t["beta:2200"].user, t["beta:2200"].host, t["beta:2200"].port) == ("admin", "beta", 2200)
+    assert t["[fe80::1]:22"].host == "fe80::1"
+    assert {x.name for x in fleet.load_targets(["a1", "a2", "b1"], None, None, "a*:!a2")} == {"a1"}
+
+
+@pytest.mark.parametrize("bad", ["", "host name", "-oProxyCommand=x", "h:99999", "a@b@c d"])
+def test_bad_hostspecs_rejected(bad):
+    with pytest.raises(ValueError):
+        fleet.load_targets([bad], None, None, None)
+
+
+def test_hosts_file_bad_line_names_the_line(tmp_path):
+    hf = tmp_path / "hosts"
+    hf.write_text("ok1\nnot a host\n")
+    with pytest.raises(ValueError, match=r"hosts:2"):
+        fleet.load_targets([], None, str(hf), None)
+
+
+def test_classify_output():
+    from nodecheck import probe
+    import subprocess
+    out = subprocess.run(["sh", "-s", "--", "/"], input=probe.script(), capture_output=True, text=True).stdout
+    assert fleet.classify_output(out, 0) == ("ok", "")
+    assert fleet.classify_output(out, 3)[0] == "probe-error"
+    assert fleet.classify_output(out.rsplit("\n", 2)[0], 0)[0] == "probe-error"  # no DONE
+    assert fleet.classify_output("\x00\xff random bytes", 0)[0] == "probe-error"
+
+
+def test_run_fleet_unreachable_hosts_never_raise(tmp_path):
+    # Port 1 on this machine's loopback: nothing listens (refused) -> unreachable rows.
+    ts = [fleet.Target(f"h{i}", "127.0.0.1", port=1) for i in range(3)]
+    seen = []
+    res = fleet.run_fleet(ts, fleet.FleetOptions(forks=2, timeout=5, known_hosts=str(tmp_path / "kh")),
+                          seen.append, lambda d, n, r: None)
+    assert [r.status for r in res] == ["unreachable"] * 3
+    assert {r.target.name for r in seen} == {"h0", "h1", "h2"}
+
+
+# -- JSONL -----------------------------------------------------------------
+
+def test_jsonl_writes_lines_and_tolerates_a_torn_tail(tmp_path):
+    p = str(tmp_path / "out.jsonl")
+    with jsonl.JsonlWriter(p) as w:
+        w.write({"node": "a", "verdict": "pass"})
+        w.write({"node": "b", "verdict": "fail"})
+    with open(p, "ab") as f:
+        f.write(b'{"node": "c", "verd')  # a SIGKILL mid-write
+    assert jsonl.done_names(p) == {"a", "b"}
+    with jsonl.JsonlWriter(p) as w:  # a resumed run appends after the torn line
+        w.write({"node": "d", "verdict": "warn"})
+    assert jsonl.done_names(p) == {"a", "b", "d"}
+    lines = open(p, "rb").read().split(b"\n")
+    assert json.loads(lines[-2])["node"] == "d"
+    assert jsonl.done_names(str(tmp_path / "missing.jsonl")) == set()
+
+
+# -- JUnit -----------------------------------------------------------------
+
+def _report():
+    return {"schema": "nodecheck.report/v1", "nodes": [
+        {"node": "n1", "verdict": "fail", "checks": [
+            {"id": "kernel.version", "status": "pass", "message": "5.15 >= 5.12"},
+            {"id": "shiftfs", "status": "warn", "message": "no shiftfs", "remediation": "use idmap"},
+            {"id": "selinux", "status": "fail", "message": "enforcing", "remediation": "setenforce 0"},
+            {"id": "cgroups", "status": "unknown", "message": "cgroup.controllers unreadable"},
+        ]},
+        {"node": "n2", "verdict": "unknown", "checks": [],
+         "error": {"kind": "timeout", "message": "no result within 5s", "stderr_tail": "boom"}},
+    ]}
+
+
+def test_junit(tmp_path):
+    p = tmp_path / "j.xml"
+    junit.write_junit(_report(), str(p))
+    root = ET.parse(p).getroot()
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("5", "2", "1")
+    s1, s2 = root.findall("testsuite")
+    assert s1.get("name") == "n1"
+    cases = {c.get("name"): c for c in s1.findall("testcase")}
+    assert all(c.get("classname") == "n1" for c in cases.values())
+    assert cases["selinux"].find("failure") is not None
+    assert "setenforce 0" in cases["selinux"].find("failure").text
+    assert cases["cgroups"].find("error") is not None
+    assert cases["kernel.version"].find("failure") is None and cases["kernel.version"].find("error") is None
+    assert cases["shiftfs"].find("failure") is None and "WARN" in cases["shiftfs"].find("system-out").text
+    (host,) = s2.findall("testcase")
+    assert host.get("name") == "host" and host.find("failure").get("type") == "timeout"
+    assert "boom" in host.find("failure").text
