@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         return exitcodes.INTERRUPTED
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED
+    except Exception:  # noqa: BLE001 - a bug: say so, keep the documented exit code
+        import traceback
+        traceback.print_exc()
+        click.echo("nodecheck: internal error (a bug: please report it with the trace above)", err=True)
+        return exitcodes.UNKNOWN
     return rv if isinstance(rv, int) else 0
 
 

@@ -46,7 +46,7 @@ def error_node(name: str, kind: str, message: str, *, stderr_tail: str = "", mat
     """A node the scan could not read: verdict unknown, with what went wrong."""
     if kind not in ERROR_KINDS:
         raise ValueError(f"unknown error kind {kind!r}")
-    tgt = target or (matrix.newest.version if matrix is not None else None)
+    tgt = target or (str(matrix.newest.version) if matrix is not None else None)
     return {
         "node": name, "source": source, "verdict": "unknown", "checks": [],
         "sysbox": {"target": tgt, "compatible_releases": [], "recommended": None},
@@ -73,7 +73,7 @@ def build_report(nodes: list[dict], *, matrix, target: str | None = None) -> dic
         "nodecheck_version": __version__,
         "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "matrix_version": matrix.version,
-        "target": target or matrix.newest.version,
+        "target": target or str(matrix.newest.version),
         "verdict": worst(n["verdict"] for n in nodes) if nodes else "unknown",
         "summary": summary,
         "nodes": nodes,

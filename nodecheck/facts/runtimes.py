@@ -14,7 +14,8 @@ from .packages import PackageFacts
 
 # runtime name: (package names in preference order, binary names)
 RUNTIMES = {
-    "docker": (("docker-ce", "docker.io", "moby-engine", "docker"), ("dockerd", "docker")),
+    # The engine is dockerd: a docker CLI alone (a client for a remote engine) is not Docker.
+    "docker": (("docker-ce", "docker.io", "moby-engine", "docker"), ("dockerd",)),
     "containerd": (("containerd.io", "containerd"), ("containerd",)),
     "crio": (("cri-o", "crio"), ("crio",)),
     "kubelet": (("kubelet",), ("kubelet",)),

@@ -25,14 +25,14 @@ class InstallError(Exception):
 
 
 def playbooks_dir() -> Path:
+    """NODECHECK_PLAYBOOKS when set (and then only it), else the checkout's playbooks/."""
     env = os.environ.get("NODECHECK_PLAYBOOKS")
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parent.parent.parent / "playbooks")
-    for c in candidates:
-        if (c / "site.yml").is_file() and (c / "ansible.cfg").is_file():
-            return c
+    c = Path(env) if env else Path(__file__).resolve().parent.parent.parent / "playbooks"
+    if (c / "site.yml").is_file() and (c / "ansible.cfg").is_file():
+        return c
     raise InstallError(
-        "cannot find the nodecheck playbooks (site.yml); set NODECHECK_PLAYBOOKS to the playbooks/ directory")
+        f"cannot find the nodecheck playbooks (no site.yml and ansible.cfg in {c}); "
+        "set NODECHECK_PLAYBOOKS to the playbooks/ directory")
 
 
 @dataclass

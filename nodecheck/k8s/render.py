@@ -73,8 +73,8 @@ MOUNTS: list[Mount] = [
           "`/proc/filesystems`, `/proc/cmdline` (SELinux/AppArmor boot flags), userns sysctls "
           "(`proc/sys/kernel/unprivileged_userns_clone`, `proc/sys/user/max_user_namespaces`, "
           "`proc/sys/kernel/apparmor_restrict_unprivileged_userns`), `/proc/cgroups`, "
-          "`/proc/driver/nvidia/version`, `/proc/cpuinfo`; the host mount table `/proc/1/mountinfo` "
-          "(data-root filesystem) is denied to a non-root pod: see below"),
+          "`/proc/driver/nvidia/version`, `/proc/cpuinfo`, and the host mount table `/proc/1/mountinfo` "
+          "(data-root filesystem; readable without capabilities unless /proc has `hidepid`)"),
     Mount("/sys", "Directory",
           "SELinux runtime mode (`sys/fs/selinux/enforce`), AppArmor (`sys/module/apparmor/parameters/enabled`, "
           "`sys/kernel/security/lsm`, `sys/kernel/security/apparmor`), cgroup v2 controllers "
@@ -180,7 +180,9 @@ def scan_container(image: str, with_=()) -> dict:
         "args": list(ENTRYPOINT),
         "resources": copy.deepcopy(RESOURCES),
         "securityContext": container_security_context(),
-        "volumeMounts": [volume_mount(m) for m in mounts_for(with_)],
+        # readOnlyRootFilesystem: the parsers need a scratch dir (the distro parser lays the
+        # probe's release files out in a temporary root), so /tmp is a small memory emptyDir.
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}] + [volume_mount(m) for m in mounts_for(with_)],
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
 
@@ -220,7 +222,8 @@ def pod_spec(containers: list[dict], with_=(), init: list[dict] | None = None, r
     if init:
         spec["initContainers"] = init
     spec["containers"] = containers
-    spec["volumes"] = [volume(m) for m in mounts_for(with_)]
+    spec["volumes"] = [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}] + [
+        volume(m) for m in mounts_for(with_)]
     return spec
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "unknown": "magenta"}
@@ -34,30 +33,26 @@ def render_node(console: Console, node: dict, *, verbose: bool = False) -> None:
         highlight=False,
     )
     sb = node.get("sysbox") or {}
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, expand=False)
-    table.add_column("check", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column(f"against Sysbox {sb.get('target')}")
-    for c in node.get("checks", []):
-        if c["status"] == "pass" and not verbose:
-            continue
-        body = Text(c["message"])
+    shown = [c for c in node.get("checks", []) if verbose or c["status"] != "pass"]
+    if shown:
+        console.print(Text(f"  checks against Sysbox {sb.get('target')}:", style="bold"))
+    for c in shown:
+        label = ICON.get(c["status"], c["status"].upper())
+        console.print(Text.assemble("    ", (f"{label:<8}", STYLE.get(c["status"], "")), (c["id"], "bold"),
+                                    "  ", c["message"]))
         if c.get("remediation") and c["status"] != "pass":
-            body.append("\nfix: ", style="bold")
-            body.append(c["remediation"])
+            console.print(Text.assemble("             ", ("fix: ", "bold"), c["remediation"]))
         if c.get("ignored"):
-            body.append("\n(fail demoted by --ignore)", style="dim")
-        table.add_row(c["id"], _status(c["status"]), body)
+            console.print(Text("             (fail demoted to warn by --ignore)", style="dim"))
     passed = sum(1 for c in node.get("checks", []) if c["status"] == "pass")
-    if table.row_count:
-        console.print(table)
-    if not verbose:
-        console.print(f"  {passed} more checks passed (--verbose shows them)", style="dim")
+    if not verbose and passed:
+        console.print(f"  {passed} checks passed (--verbose shows them)", style="dim")
     methods = node.get("methods") or {}
     if methods:
         console.print("  deployment methods:", style="bold")
         for name, m in methods.items():
-            console.print(Text.assemble("    ", (f"{name:<19}", ""), _status(m["status"]), "  ", m["reason"]))
+            label = ICON.get(m["status"], m["status"].upper())
+            console.print(Text.assemble("    ", (f"{name:<19}", ""), (f"{label:<8}", STYLE.get(m["status"], "")), m["reason"]))
     compat = sb.get("compatible_releases") or []
     console.print(
         Text.assemble(

@@ -1,0 +1,127 @@
+"""Container engines, the containerd.io pin, Kubernetes, and the host tools Sysbox runs."""
+
+from __future__ import annotations
+
+from ..versions import DebianVersion, parse_major_minor
+from . import FAIL, PASS, UNKNOWN, WARN, Ctx, Finding
+from ._fix import install
+
+_DEB_PKG = {"rsync": "rsync", "iptables": "iptables", "fusermount": "fuse", "modprobe": "kmod"}
+
+
+def docker(ctx: Ctx) -> Finding:
+    r = ctx.facts.runtimes
+    d = r.get("docker")
+    spec = ctx.release.runtimes.get("docker", {})
+    src = spec.get("source", "")
+    if r.docker_snap:
+        return Finding("runtime.docker", FAIL, "Docker is installed as a snap: Sysbox cannot register its runtime with "
+                       "the snap (docker run fails with `Unknown runtime specified sysbox-runc`)",
+                       "sudo snap remove docker, then install Docker Engine from Docker's apt repository "
+                       "(https://docs.docker.com/engine/install/).", src)
+    if d.installed is None:
+        return Finding("runtime.docker", UNKNOWN, f"cannot tell whether Docker is installed: {r.reason or ctx.facts.packages.reason}",
+                       source=src)
+    if not d.installed:
+        return Finding("runtime.docker", PASS, "Docker is not installed (fine for Kubernetes nodes; install Docker "
+                       "Engine first for Docker-based Coder templates)", source=src)
+    if r.docker_daemon_json_error:
+        return Finding("runtime.docker", FAIL, f"/etc/docker/daemon.json is unusable ({r.docker_daemon_json_error}): the "
+                       "sysbox-ce package edits it with jq and its install would fail",
+                       "Fix /etc/docker/daemon.json (e.g. `jq . /etc/docker/daemon.json` shows the error).", src)
+    ver = d.upstream or "version unknown"
+    net = r.docker_daemon_json or {}
+    trap = ("" if ("bip" in net and "default-address-pools" in net) else
+            "; the sysbox-ce package will restart Docker to set bip/default-address-pools and aborts if containers "
+            "exist (stop or remove them before installing)")
+    return Finding("runtime.docker", PASS, f"Docker {ver} ({d.source}) is a native install{trap}", source=src)
+
+
+def containerd(ctx: Ctx) -> Finding:
+    """The containerd.io pin (Coder docs: 1.5.11-1 for Sysbox releases whose inner runc breaks
+    with runc >= 1.1, sysbox#544), and which K8s path the installer will take."""
+    c = ctx.facts.runtimes.get("containerd")
+    pin = ctx.release.containerd_pin
+    pkg = ctx.facts.packages.get("containerd.io")
+    notes = []
+    if pin is not None and pkg is not None:
+        installed = DebianVersion.parse(pkg.version)
+        if pin.version:
+            want = DebianVersion.parse(pin.version)
+            if installed and want and installed > want:
+                return Finding("runtime.containerd", WARN,
+                               f"containerd.io {pkg.version} is newer than {pin.version}: its runc >= 1.1 breaks inside "
+                               f"Sysbox {ctx.rel} containers ({pin.where})",
+                               f"Pin containerd.io={pin.version} (nodecheck install does it: apt preferences + hold), "
+                               "or use Sysbox >= 0.5.2.", pin.source)
+        elif pkg.held or pkg.version == "1.5.11-1":
+            return Finding("runtime.containerd", WARN,
+                           f"containerd.io is {'held' if pkg.held else 'pinned'} at {pkg.version}, which Sysbox {ctx.rel} does "
+                           "not need: the pin keeps an end-of-life runc 1.0.x without security fixes",
+                           "sudo apt-mark unhold containerd.io and remove its /etc/apt/preferences.d pin.", pin.source)
+    if c.installed is None:
+        return Finding("runtime.containerd", UNKNOWN, "cannot tell whether containerd is installed", source=pin.source if pin else "")
+    if not c.installed:
+        return Finding("runtime.containerd", PASS, "containerd is not installed", source=pin.source if pin else "")
+    kspec = ctx.release.runtimes.get("kubernetes", {})
+    cmin = (kspec.get("containerd") or {}).get("min_version")
+    if ctx.facts.runtimes.get("kubelet").installed:
+        if cmin and c.upstream and _ge(c.upstream, cmin):
+            notes.append(f"the K8s installer will configure containerd >= {cmin} directly (pods use hostUsers: false)")
+        else:
+            notes.append("the K8s installer will install its own CRI-O and switch the kubelet to it (~1 min of pod disruption)")
+    return Finding("runtime.containerd", PASS, f"containerd {c.upstream or 'version unknown'} ({c.source})"
+                   + ("; " + "; ".join(notes) if notes else ""), source=kspec.get("source", ""))
+
+
+def _ge(a: str, b: str) -> bool:
+    from ..matrix import parse_version
+    va, vb = parse_version(a), parse_version(b)
+    return bool(va and vb and va >= vb)
+
+
+def kubernetes(ctx: Ctx) -> Finding:
+    k = ctx.facts.runtimes.get("kubelet")
+    spec = ctx.release.kubernetes
+    cid = "kubernetes.version"
+    minors = ", ".join(spec.minors)
+    if k.installed is False and not ctx.facts.runtimes.kubelet_configured:
+        return Finding(cid, PASS, "not a Kubernetes node (no kubelet)", source=spec.source)
+    if k.installed is None and ctx.facts.runtimes.kubelet_configured is None:
+        return Finding(cid, UNKNOWN, "cannot tell whether this is a Kubernetes node", source=spec.source)
+    mm = parse_major_minor(k.upstream)
+    if mm is None:
+        return Finding(cid, UNKNOWN, "kubelet present but its version is unknown (not installed from a package)",
+                       f"Check `kubelet --version`; Sysbox {ctx.rel}'s installer accepts {minors}.", spec.source)
+    minor = f"{mm[0]}.{mm[1]}"
+    if minor in spec.minors:
+        return Finding(cid, PASS, f"kubelet {k.upstream}: Kubernetes {minor} is accepted by Sysbox {ctx.rel}'s installer ({minors})",
+                       source=spec.source)
+    eol = spec.eol_minors and minor in spec.eol_minors
+    return Finding(cid, FAIL, f"kubelet {k.upstream}: Kubernetes {minor} is {'end-of-life for' if eol else 'not accepted by'} "
+                   f"Sysbox {ctx.rel}'s installer (accepts {minors})",
+                   f"Upgrade the cluster to one of {minors}, or pick a Sysbox release that accepts {minor} "
+                   "(`nodecheck matrix list`).", spec.source)
+
+
+def host_tools(ctx: Ctx) -> Finding:
+    r = ctx.facts.runtimes
+    src = ctx.matrix.raw.get("host_tools", [{}])[0].get("source", "")
+    if not r.tools_known:
+        return Finding("deps.host-tools", UNKNOWN, f"cannot list the node's tools: {r.reason}", source=src)
+    missing = []
+    for tool in ctx.matrix.host_tools:
+        if tool == "fusermount":
+            if not (r.tools.get("fusermount") or r.tools.get("fusermount3")):
+                missing.append(tool)
+        elif not r.tools.get(tool):
+            missing.append(tool)
+    if not missing:
+        return Finding("deps.host-tools", PASS, "rsync, modprobe, iptables and fusermount are installed", source=src)
+    pkgs = sorted({_DEB_PKG.get(t, t) for t in missing})
+    return Finding("deps.host-tools", WARN, f"missing {', '.join(missing)} (sysbox-mgr and sysbox-fs need them); "
+                   "the sysbox-ce package pulls in fuse, rsync and iptables as dependencies",
+                   install(ctx.facts, *pkgs), src)
+
+
+CHECKS = [docker, containerd, kubernetes, host_tools]
