@@ -207,6 +207,9 @@ class Lab:
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise ValueError("host names must be unique")
+        bad = [s.fault for s in specs if s.fault and s.fault not in FAULTS]
+        if bad:
+            raise ValueError(f"unknown fault(s) {bad}; known: {FAULTS}")
         if len(specs) > 2000:
             raise ValueError("at most 2000 hosts per lab")
         self.specs = specs
@@ -399,6 +402,10 @@ class Lab:
                 f"mount --bind {pci} /sys/bus/pci/devices",
                 f"mount --bind {d}/uname /usr/bin/uname",
             ]
+            if os.path.exists("/proc/config.gz"):
+                # This kernel's own config would be found first: hide it (a non-regular
+                # file, which the probe skips) so the profile's /boot config is used.
+                mounts.append("mount --bind /dev/null /proc/config.gz")
             (d / "start.sh").write_text(
                 "set -e\n" + "\n".join(mounts) + "\n"
                 f"exec {SSHD} -D -f {d}/sshd_config -E {h.log}\n")
