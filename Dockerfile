@@ -10,6 +10,9 @@ WORKDIR /src
 # Exactly what `pip install .` needs: the package and its metadata (tests, deploy/ etc. stay out).
 COPY pyproject.toml README.md ./
 COPY nodecheck/ nodecheck/
+# The compatibility matrix (data + schema) ships inside the package as package data
+# (pyproject: nodecheck/data/**), where nodecheck.matrix finds it without any env var.
+COPY matrix/ nodecheck/data/matrix/
 RUN python -m venv /opt/nodecheck \
  && /opt/nodecheck/bin/pip install --no-cache-dir --disable-pip-version-check . \
  && find /opt/nodecheck -name '__pycache__' -prune -exec rm -rf {} +
@@ -18,10 +21,7 @@ FROM ${BASE}
 # The probe needs only sh, dd, grep, awk, gzip, find, readlink, id, uname: all in the base
 # (Debian "required" packages). No package manager run here, nothing else added.
 COPY --from=build /opt/nodecheck /opt/nodecheck
-# The compatibility matrix is data outside the package: ship it and point nodecheck at it.
-COPY matrix/ /opt/nodecheck/matrix/
 ENV PATH=/opt/nodecheck/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    NODECHECK_MATRIX=/opt/nodecheck/matrix \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 WORKDIR /

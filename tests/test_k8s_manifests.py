@@ -144,18 +144,22 @@ def test_security_context_and_mounts(capsys):
             for kind in ("requests", "limits"):
                 assert set(c["resources"][kind]) >= {"cpu", "memory"}, (label, c["name"], kind)
             for vm in c.get("volumeMounts", []):
+                if vm["name"] == "tmp":
+                    assert vm == {"name": "tmp", "mountPath": "/tmp"}
+                    continue
                 assert vm["readOnly"] is True, (label, vm)
                 assert vm["recursiveReadOnly"] == "IfPossible"
                 v = volumes[vm["name"]]
                 # mirror the host layout under /host
                 assert vm["mountPath"] == "/host" + v["hostPath"]["path"], vm
+        assert volumes.pop("tmp") == {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}
         for v in volumes.values():
-            assert set(v) == {"name", "hostPath"}, v  # only hostPaths, nothing else
+            assert set(v) == {"name", "hostPath"}, v  # hostPaths, and the /tmp emptyDir above
             # Never a type that creates on the host, never untyped (runtimes mkdir a missing source).
             assert v["hostPath"]["type"] in ("Directory", "File"), v
         mounted = {vm["name"] for c in spec.get("initContainers", []) + spec["containers"]
                    for vm in c.get("volumeMounts", [])}
-        assert mounted == set(volumes), label  # every volume is mounted (and only read-only)
+        assert mounted == set(volumes) | {"tmp"}, label  # every volume is mounted
         scan = [c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == "scan"]
         assert len(scan) == 1
         assert scan[0]["args"] == ["nodecheck", "scan", "--root", "/host", "--format", "json"]
@@ -314,9 +318,10 @@ def test_dockerfile_policies():
         if w == "RUN":
             assert not re.search(r"\b(curl|wget)\b", r), "no downloads in RUN"
             assert "apt-get upgrade" not in r and "sudo" not in r
-    env = " ".join(r for w, r in final if w == "ENV")
-    assert "NODECHECK_MATRIX=/opt/nodecheck/matrix" in env
-    assert any(w == "COPY" and r.split()[-1].rstrip("/") == "/opt/nodecheck/matrix" for w, r in final)
+    # The matrix goes into the package data (nodecheck.matrix looks in nodecheck/data/matrix).
+    build = stages[0]
+    assert any(w == "COPY" and r.split()[0].rstrip("/") == "matrix"
+               and r.split()[-1].rstrip("/") == "nodecheck/data/matrix" for w, r in build)
 
 
 def test_dockerfile_copies_exist_in_context():
@@ -345,13 +350,14 @@ def test_dockerfile_dry_run_build(tmp_path):
     ctx = _context_files()
     for w, r in build:
         if w == "COPY":
-            *sources, _dest = r.split()
+            *sources, dest = r.split()
             for s in sources:
                 s = s.rstrip("/")
                 for f in ctx:
                     if f == s or f.startswith(s + "/"):
-                        (src / f).parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(REPO / f, src / f)
+                        target = src / dest.rstrip("/") / f[len(s):].lstrip("/") if dest != "./" else src / f
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(REPO / f, target)
     (run,) = [r for w, r in build if w == "RUN"]
     assert "pip install" in run and re.search(r"pip install [^&]*\s\.(\s|$)", run), run
     venv = tmp_path / "venv"
@@ -361,13 +367,7 @@ def test_dockerfile_dry_run_build(tmp_path):
     if pip.returncode and ("Could not find a version" in pip.stderr or "connection" in pip.stderr.lower()):
         pytest.skip("no package index reachable: " + pip.stderr[-300:])
     assert pip.returncode == 0, pip.stderr
-    # The image's final stage: the matrix COPYed next to the venv, NODECHECK_MATRIX pointing at it.
-    final = _stages(ins)[-1]
-    (mcopy,) = [r for w, r in final if w == "COPY" and not r.startswith("--from")]
-    msrc, mdest = mcopy.split()
-    shutil.copytree(REPO / msrc.rstrip("/"), tmp_path / "image" / mdest.strip("/"))
-    env = {"PATH": f"{venv}/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path),
-           "NODECHECK_MATRIX": str(tmp_path / "image" / mdest.strip("/")), "LC_ALL": "C.UTF-8"}
+    env = {"PATH": f"{venv}/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path), "LC_ALL": "C.UTF-8"}
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import nodecheck,sys;print(nodecheck.__file__)"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(venv)), f"imported from {where}, not the fresh install"
@@ -375,6 +375,12 @@ def test_dockerfile_dry_run_build(tmp_path):
                           text=True).returncode == 0
     help_ = subprocess.run(["nodecheck", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True).stdout
     assert "k8s" in help_
+    # The installed package finds its matrix and schema by itself (no env var, no repo checkout).
+    found = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "from nodecheck import matrix as m; print(m.default_path()); print(m.schema_path())"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr[-1000:]
+    assert all(line.startswith(str(venv)) for line in found.stdout.split()), found.stdout
     probe = subprocess.run(["nodecheck", "k8s", "render"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert probe.returncode == 0 and "kind: DaemonSet" in probe.stdout
     if " scan " not in help_ and "\n  scan" not in help_:
