@@ -55,3 +55,16 @@ def write_json(doc: dict, output: str | None, *, compact: bool = False) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise click.FileError(str(path), hint=exc.strerror) from exc
+
+
+def load_matrix(path: str | None, target: str | None):
+    """The matrix (and the target release checked against it), or a usage error naming why."""
+    from ..matrix import MatrixError, load
+
+    try:
+        matrix = load(path)
+        if target:
+            matrix.release(target)
+    except MatrixError as exc:
+        raise click.BadParameter(str(exc), param_hint="--matrix/--sysbox") from exc
+    return matrix

@@ -12,7 +12,7 @@ from rich.console import Console
 from .. import exitcodes, pipeline, snapshot
 from ..report import table
 from ..transport import local
-from ._common import check_root, node_name, root_option
+from ._common import check_root, load_matrix, node_name, root_option
 
 
 def _console(stream) -> Console:
@@ -75,14 +75,7 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
         raise click.UsageError("choose one of: hosts/--inventory/--hosts-file, --snapshot, --root")
     if resume and not output:
         raise click.UsageError("--resume needs --output FILE")
-    from ..matrix import MatrixError
-    from ..matrix import load as load_matrix
-    try:
-        matrix = load_matrix(matrix_path)
-        if target:
-            matrix.release(target)
-    except MatrixError as exc:
-        raise click.BadParameter(str(exc), param_hint="--sysbox/--matrix") from exc
+    matrix = load_matrix(matrix_path, target)
     ignore = tuple(i.strip() for i in ignore if i.strip())
     fmt = fmt or ("table" if sys.stdout.isatty() else "json")
 
