@@ -53,6 +53,8 @@ class HostSpec:
     # Give the host private copies of the sysctls the sysbox role writes, so `sysctl -w`
     # in the play changes a file in the host's namespace, not this machine's kernel.
     private_sysctls: bool = True
+    # /var/lib/sysbox on the machine's own filesystem instead of the host's overlay root.
+    data_root_bind: bool = True
     hostvars: dict = field(default_factory=dict)
 
 
@@ -120,7 +122,7 @@ class Lab:
         t2 = time.monotonic()
         self._network()
         for i, spec in enumerate(self.specs):
-            self.hosts[spec.name] = self._make_host(base, spec, f"10.214.{self.subnet}.{11 + i}")
+            self._make_host(base, spec, f"10.214.{self.subnet}.{11 + i}")
         self.timings["hosts_setup"] = time.monotonic() - t2
         self._start_http()
         self._wait_ssh()
@@ -140,11 +142,14 @@ class Lab:
         fixtures = self.workdir / "hosts" / spec.name / "fixtures"
         fixtures.mkdir(parents=True, exist_ok=True)
         host = Host(spec=spec, root=root, addr=addr, netns=ns, mounts=mounts, fixtures=fixtures)
+        idx = len(self.hosts)
+        self.hosts[spec.name] = host  # registered first, so stop() undoes a half-made host
         # apt source: the lab repository, as file: (copied in: a few KB).
         shutil.copytree(self.pkgs["repo"], root / REPO_MOUNT.lstrip("/"), dirs_exist_ok=True)
         (root / "etc/apt/sources.list.d/nodecheck-lab.list").write_text(
             f"deb [trusted=yes] file:{REPO_MOUNT} ./\n")
         (root / "etc/hostname").write_text(spec.name + "\n")
+        (root / "var/lib/sysbox").mkdir(parents=True, exist_ok=True)
         for path, content in spec.files.items():
             p = root / path.lstrip("/")
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +172,7 @@ class Lab:
             f.write(f"{addr} {pub[0]} {pub[1]}\n")
         # network namespace + veth into the controller's bridge
         _ip("netns", "add", ns)
-        a, b = f"nci{self.tag}{spec.name[:4]}a", f"nci{self.tag}{spec.name[:4]}b"
+        a, b = f"nci{self.tag}h{idx}a", f"nci{self.tag}h{idx}b"
         _ip("link", "add", a, "type", "veth", "peer", "name", b)
         _ip("link", "set", a, "netns", ns)
         _ip("link", "set", b, "netns", self.ctl)
@@ -191,6 +196,15 @@ class Lab:
             f"mount -t tmpfs -o mode=755 tmpfs {r}/run",
             f"mkdir -p {r}/run/sshd",
         ]
+        # `ip netns exec` gives the namespace a fresh /sys without the cgroup mounts: mount
+        # this machine's cgroup hierarchies again (same filesystems, so the same cgroups).
+        lines += cgroup_mounts(f"{r}/sys/fs/cgroup")
+        if host.spec.data_root_bind:
+            # Sysbox refuses a data-root on overlayfs (the host's root is an overlay here):
+            # give /var/lib/sysbox its own directory on the machine's real filesystem.
+            data = host.fixtures.parent / "sysbox-data"
+            data.mkdir(exist_ok=True)
+            lines.append(f"mount --bind {shlex.quote(str(data))} {r}/var/lib/sysbox")
         files = dict(host.spec.overlay_files)
         if host.spec.private_sysctls:
             for path in SYSCTL_PATHS:
@@ -294,18 +308,51 @@ class Lab:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-        for h in self.hosts.values():
-            subprocess.run(["ip", "netns", "del", h.netns], capture_output=True)
-        subprocess.run(["ip", "netns", "del", self.ctl], capture_output=True)
+        # Every namespace of this lab (its tag is unique), also ones a failed start left.
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        for line in listed.splitlines():
+            name = line.split()[0] if line.split() else ""
+            if name.startswith(f"ncil-{self.tag}-"):
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
         time.sleep(0.2)
-        for h in self.hosts.values():
-            for m in reversed(h.mounts):
-                for _ in range(20):
-                    if subprocess.run(["umount", str(m)], capture_output=True).returncode == 0:
-                        break
-                    time.sleep(0.25)
-                else:
-                    subprocess.run(["umount", "-l", str(m)], capture_output=True)
+        # Every mount under the lab's workdir, innermost first.
+        prefix = str(self.workdir.resolve()) + "/"
+        with open("/proc/self/mounts") as f:
+            mounts = [line.split()[1] for line in f if line.split()[1].startswith(prefix)]
+        for m in sorted(set(mounts), key=len, reverse=True):
+            for _ in range(20):
+                if subprocess.run(["umount", m], capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.25)
+            else:
+                subprocess.run(["umount", "-l", m], capture_output=True)
+
+
+def cgroup_mounts(target: str) -> list[str]:
+    """Shell lines that mount this machine's cgroup hierarchies (v1 and/or v2) at target."""
+    out = [f"mount -t tmpfs -o mode=755 cgroup-root {target}"]
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields, rfields = left.split(), right.split()
+        if len(fields) < 5 or len(rfields) < 3:
+            continue
+        mnt, fstype, opts = fields[4], rfields[0], rfields[2]
+        if not mnt.startswith("/sys/fs/cgroup"):
+            continue
+        dest = shlex.quote(target + mnt[len("/sys/fs/cgroup"):])
+        if fstype == "cgroup2":
+            if mnt == "/sys/fs/cgroup":
+                out = [f"mount -t cgroup2 cgroup2 {target}"]
+            else:
+                out += [f"mkdir -p {dest}", f"mount -t cgroup2 cgroup2 {dest} || true"]
+        elif fstype == "cgroup":
+            sub = ",".join(o for o in opts.split(",") if o not in ("rw", "ro"))
+            out += [f"mkdir -p {dest}", f"mount -t cgroup -o {shlex.quote(sub)} cgroup {dest} || true"]
+    return out
 
 
 def rootfs_arch(base: Path) -> str:
