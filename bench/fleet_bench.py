@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import statistics
 import subprocess
@@ -67,6 +68,7 @@ def _children_rss(root: int) -> int:
 
 def timed(cmd: list[str], env: dict, cwd: str | None = None, stdout_path: str | None = None) -> dict:
     out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.PIPE, start_new_session=True)
     peak = [0]
@@ -84,7 +86,11 @@ def timed(cmd: list[str], env: dict, cwd: str | None = None, stdout_path: str | 
     wall = time.monotonic() - t0
     stop.set()
     th.join()
-    return {"wall": wall, "rc": p.returncode, "peak_rss_mb": peak[0] / 2**20,
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU of the controller's waited-for process tree (ansible's forks and ssh clients
+    # included; detached ControlPersist masters not).
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    return {"wall": wall, "rc": p.returncode, "peak_rss_mb": peak[0] / 2**20, "controller_cpu_s": cpu,
             "stderr": err.decode(errors="replace")[-2000:]}
 
 
@@ -155,7 +161,7 @@ def run_tools(lab, tools: list[str], forks: int, work: Path) -> dict:
             txt = r["stderr"] + open(out, errors="replace").read()
             r["hosts_ok"] = None
         res[tool] = r
-        print(f"  {tool:20} wall {r['wall']:7.2f}s rc {r['rc']} ok {r['hosts_ok']} rss {r['peak_rss_mb']:.0f} MiB "
+        print(f"  {tool:20} wall {r['wall']:7.2f}s rc {r['rc']} ok {r['hosts_ok']} rss {r['peak_rss_mb']:.0f} MiB cpu {r['controller_cpu_s']:.1f}s "
               f"per-host {r['per_host']}", flush=True)
         if r["rc"] not in (0, 1, 2, 3) and tool == "nodecheck":
             print(r["stderr"], flush=True)

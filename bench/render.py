@@ -19,8 +19,8 @@ def render(paths: list[str]) -> str:
             out.append(f"| single host, RTT {float(rtt):g} ms (median of 7) | wall ms |\n|---|---:|")
             out += [f"| {k} | {v*1000:.0f} |" for k, v in s.items() if isinstance(v, (int, float))]
             out.append(f"\nnodecheck kex: {', '.join(s.get('kex', []))}\n")
-        out.append("| hosts | RTT ms | tool | wall s | hosts ok | peak RSS MiB | conns/host | sessions/host | execs/host | sftp/host | vs nodecheck |")
-        out.append("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        out.append("| hosts | RTT ms | tool | wall s | hosts ok | peak RSS MiB | controller CPU s | conns/host | sessions/host | execs/host | sftp/host | vs nodecheck |")
+        out.append("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for run in r["runs"]:
             nc = run["tools"].get("nodecheck", {}).get("wall")
             for tool, t in run["tools"].items():
@@ -28,7 +28,7 @@ def render(paths: list[str]) -> str:
                 ratio = f"{t['wall']/nc:.1f}x" if nc and tool != "nodecheck" else ""
                 ok = "-" if t["hosts_ok"] is None else t["hosts_ok"]
                 out.append(f"| {run['size']} | {run['rtt_ms']:g} | {tool} | {t['wall']:.1f} | {ok} | "
-                           f"{t['peak_rss_mb']:.0f} | {ph['connections']:.2f} | {ph['sessions']:.2f} | "
+                           f"{t['peak_rss_mb']:.0f} | {t.get('controller_cpu_s', float('nan')):.1f} | {ph['connections']:.2f} | {ph['sessions']:.2f} | "
                            f"{ph['exec']:.2f} | {ph['subsystem']:.2f} | {ratio} |")
         out.append("\nExact tool command lines of the last run:\n")
         for tool, t in r["runs"][-1]["tools"].items():

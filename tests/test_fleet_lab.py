@@ -207,3 +207,23 @@ def test_sigkill_mid_run_keeps_finished_hosts_and_resume_skips_them(lab, tmp_pat
     final = [json.loads(l)["node"] for l in Path(out).read_text().splitlines()]
     assert sorted(final) == sorted(h.name for h in lab.hosts)
     assert {n["node"] for n in json.loads(r.stdout)["nodes"]} == set(final)
+
+
+def test_ssh_config_proxyjump_and_proxycommand(lab, tmp_path):
+    a, b, c = [h for h in lab.hosts if _expected(h) == "ok"][:3]
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(
+        f"Host via-jump\n  HostName {b.ip}\n  ProxyJump jumpbox\n"
+        f"Host jumpbox\n  HostName {a.ip}\n"
+        f"Host via-command\n  HostName {c.ip}\n  ProxyCommand socat - TCP:%h:%p\n"
+        f"Host *\n  User {lablib.LAB_USER}\n  IdentityFile {lab.key}\n")
+    before = lab.log_offsets()
+    ts = [fleet.Target("via-jump", "via-jump"), fleet.Target("via-command", "via-command")]
+    res = fleet.run_fleet(ts, _opts(lab, ssh_config=str(cfg)), lambda r: None)
+    assert [r.status for r in res] == ["ok", "ok"], [(r.status, r.message) for r in res]
+    time.sleep(0.3)
+    counts = lab.ssh_counts(before)
+    assert counts[a.name]["exec"] == 0 and counts[a.name]["connections"] == 1  # the jump host only forwards
+    assert counts[b.name]["exec"] == 1 and counts[c.name]["exec"] == 1
+    log_a = a.log.read_bytes()[before[a.name]:]
+    assert b"direct-tcpip" in log_a
