@@ -33,6 +33,15 @@ REPO = Path(__file__).resolve().parent.parent
 PLAYBOOKS = REPO / "playbooks"
 BIN = Path(sys.executable).parent
 RELEASE = "0.7.1"
+# Pretty-printed, as the .deb's config script greps it: with bip and pools present it does not
+# need to restart Docker, so existing containers are no obstacle.
+DAEMON_JSON = """{
+    "bip": "172.20.0.1/16",
+    "default-address-pools": [
+        {"base": "172.25.0.0/16", "size": 24}
+    ]
+}
+"""
 WRONG_SHA = "0" * 64
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -98,13 +107,25 @@ def lab():
     sys.path.insert(0, str(REPO / "tests"))
     from ansible_lab import HostSpec, Lab
 
+    from ansible_lab.repo import DOCKER_CLI
+
     work = Path(tempfile.mkdtemp(prefix="nodecheck-install-lab-"))
+    dd = "/etc/nodecheck-lab/docker"
+    docker = {"/usr/local/bin/docker": (DOCKER_CLI, 0o755)}
+    # `pgrep -x dockerd` must find it: a copy of sleep named dockerd, in the host's PID namespace.
+    dockerd = "/bin/sh -c 'cp /bin/sleep /usr/local/sbin/dockerd && exec /usr/local/sbin/dockerd infinity'"
     specs = [
         HostSpec("rgood"),
         HostSpec("rdocker", preinstall=["containerd.io=1.6.28-1", "docker-ce"]),
         HostSpec("rbadpath"),
         HostSpec("rbadurl"),
         HostSpec("rsnap", files={"/snap/bin/docker": "#!/bin/sh\n", "/snap/docker/current/README": "snap\n"}),
+        # A running (stand-in) dockerd with a container and no bip/pools in daemon.json:
+        # the real .deb's config script would abort half-way.
+        HostSpec("rtrap", files={**docker, f"{dd}/containers": "abc123 web runc\n"}, daemons=[dockerd]),
+        # sysbox-ce 0.7.0 installed and a container running with sysbox-runc.
+        HostSpec("rupgrade", preinstall=["sysbox-ce=0.7.0-0"], daemons=[dockerd],
+                 files={**docker, f"{dd}/containers": "c0ffee web sysbox-runc\n", "/etc/docker/daemon.json": DAEMON_JSON}),
         HostSpec("cgood"),
         # Fails the preflight: a 4.19 kernel (below every Sysbox minimum), seen through the
         # host's own /proc/sys/kernel/osrelease.
@@ -140,7 +161,7 @@ def playbook(lab, inventory: Path, *args: str) -> subprocess.CompletedProcess:
 
 # -- the roles, driven by ansible-playbook --------------------------------------------
 
-ROLE_HOSTS = ["rgood", "rdocker", "rbadpath", "rbadurl", "rsnap"]
+ROLE_HOSTS = ["rgood", "rdocker", "rbadpath", "rbadurl", "rsnap", "rtrap", "rupgrade"]
 
 
 @pytest.fixture(scope="module")
@@ -160,9 +181,11 @@ def roles(lab):
     out = {"before_check": tree_state(lab, "rgood")}
     out["check"] = playbook(lab, inv, "--check", "--diff", "--limit", "rgood")
     out["after_check"] = tree_state(lab, "rgood")
+    out["machine_pid_max"] = Path("/proc/sys/kernel/pid_max").read_text()
     out["before"] = {h: tree_state(lab, h) for h in ROLE_HOSTS}
     out["run"] = playbook(lab, inv)
     out["after"] = {h: tree_state(lab, h) for h in ROLE_HOSTS}
+    out["forced"] = playbook(lab, inv, "--limit", "rupgrade", "-e", "sysbox_force_upgrade=true")
     out["again"] = playbook(lab, inv, "--limit", "rgood")
     out["check_after_install"] = playbook(lab, inv, "--check", "--limit", "rgood")
     return out
@@ -173,7 +196,6 @@ def test_check_mode_changes_nothing(lab, roles):
     assert r.returncode == 0, r.stdout[-3000:]
     assert recap(r.stdout)["rgood"]["changed"] > 0, "check mode should predict the install's changes"
     assert diff(roles["before_check"], roles["after_check"]) == []
-    assert "sysbox-ce" not in in_host(lab, "rgood", "dpkg-query -W sysbox-ce 2>/dev/null").stdout or roles["run"]
 
 
 def test_sysbox_installed_services_enabled_sysctls_applied(lab, roles):
@@ -192,7 +214,10 @@ def test_sysbox_installed_services_enabled_sysctls_applied(lab, roles):
     # applied live, to the host's private sysctl files (never this machine's kernel)
     live = in_host(lab, "rgood", "cat /proc/sys/kernel/pid_max /proc/sys/fs/inotify/max_user_watches").stdout.split()
     assert live == ["4194304", "1048576"]
-    assert Path("/proc/sys/kernel/pid_max").read_text().strip() != "4194304" or True  # machine's own: untouched by design
+    fixture = next((lab.hosts["rgood"].fixtures).glob("*-pid_max"), None)
+    if fixture is not None:  # the write landed in the host's private file, not this machine's kernel
+        assert fixture.read_text().strip() == "4194304"
+        assert roles["machine_pid_max"] != "4194304\n"
     # the verified .deb stays cached on the host for reruns
     assert in_host(lab, "rgood", f"sha256sum /var/cache/nodecheck/sysbox/{lab.pkgs['sysbox_deb'].name}").stdout.split()[0] \
         == lab.pkgs["sysbox_sha256"]
@@ -239,6 +264,32 @@ def test_docker_snap_is_refused(lab, roles):
     fatal = re.search(r"fatal: \[rsnap\].*", out)[0]
     assert "runs Docker from the snap" in fatal and "Unknown runtime specified sysbox-runc" in fatal
     assert in_host(lab, "rsnap", "dpkg-query -W sysbox-ce 2>/dev/null").stdout == ""
+
+
+def test_existing_docker_containers_trap_is_reported_not_half_installed(lab, roles):
+    out = roles["run"].stdout
+    fatal = re.search(r"fatal: \[rtrap\].*", out)[0]
+    assert "Docker runs with 1 container(s) and /etc/docker/daemon.json has no" in fatal, fatal
+    assert "default-address-pools" in fatal
+    assert "cannot proceed due to existing Docker containers" in fatal
+    assert in_host(lab, "rtrap", "dpkg-query -W sysbox-ce 2>/dev/null").stdout == ""
+    # refused in the checks play: not even the containerd.io pin was applied
+    assert diff(roles["before"]["rtrap"], roles["after"]["rtrap"]) == []
+
+
+def test_upgrade_refused_while_sysbox_containers_run_then_forced(lab, roles):
+    out = roles["run"].stdout
+    fatal = re.search(r"fatal: \[rupgrade\].*", out)[0]
+    assert "sysbox-ce 0.7.0-0 is installed and these containers run with sysbox-runc: /web" in fatal, fatal
+    assert diff(roles["before"]["rupgrade"], roles["after"]["rupgrade"]) == []
+    forced = roles["forced"]
+    assert forced.returncode == 0, forced.stdout[-4000:]
+    # upstream's rule: the old package is removed, then the new one installed
+    steps = re.findall(r"TASK \[sysbox : (Remove the old sysbox-ce first[^\]]*|Install sysbox-ce [^\]]*)\][^\n]*\n(?:[^\n]*\n)*?(changed|ok|skipping): \[rupgrade\]", forced.stdout)
+    assert [s[1] for s in steps] == ["changed", "changed"], steps
+    assert in_host(lab, "rupgrade", "dpkg-query -W -f='${Version}' sysbox-ce").stdout == "0.7.1-0"
+    # dockerd runs there, so the role read `docker info` and found sysbox-runc
+    assert re.search(r"TASK \[sysbox : Fail when sysbox-runc is missing from docker info\][^\n]*\nok: \[rupgrade\]", forced.stdout)
 
 
 def test_second_run_reports_zero_changes(lab, roles):

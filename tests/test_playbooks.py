@@ -56,7 +56,10 @@ def test_site_runs_preflight_first_and_tags_every_role():
     assert site[0]["ansible.builtin.import_playbook"] == "preflight.yml"
     pre = yaml.safe_load((PLAYBOOKS / "preflight.yml").read_text())
     assert pre[0]["tags"] == ["preflight"] and pre[0]["roles"][0]["role"] == "preflight"
-    roles = {r["role"]: r["tags"] for r in site[1]["roles"]}
+    # every role's refusals run on every host before any role changes anything
+    checks = [t["ansible.builtin.include_role"] for t in site[1]["tasks"]]
+    assert [(c["name"], c["tasks_from"]) for c in checks] == [("containerd_pin", "checks.yml"), ("sysbox", "checks.yml")]
+    roles = {r["role"]: r["tags"] for r in site[2]["roles"]}
     assert roles == {"containerd_pin": ["containerd_pin"], "sysbox": ["sysbox"]}
 
 

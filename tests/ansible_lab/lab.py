@@ -48,7 +48,8 @@ class HostSpec:
     # Fixture contents bind-mounted over files in the host's mount namespace
     # ({"/proc/sys/kernel/osrelease": "4.19.0-lab\n"}).
     overlay_files: dict[str, str] = field(default_factory=dict)
-    # Files written into the host's root before it starts ({"/etc/os-release": "..."}).
+    # Files written into the host's root before it starts ({"/etc/os-release": "..."}, or
+    # (content, mode) for executables).
     files: dict[str, str] = field(default_factory=dict)
     # Give the host private copies of the sysctls the sysbox role writes, so `sysctl -w`
     # in the play changes a file in the host's namespace, not this machine's kernel.
@@ -56,6 +57,9 @@ class HostSpec:
     # /var/lib/sysbox on the machine's own filesystem instead of the host's overlay root.
     data_root_bind: bool = True
     hostvars: dict = field(default_factory=dict)
+    # Commands started in the background inside the host (its PID namespace, chrooted),
+    # e.g. a stand-in dockerd.
+    daemons: list[str] = field(default_factory=list)
 
 
 # The sysctl files the sysbox role may write; private per host (see HostSpec.private_sysctls).
@@ -151,9 +155,11 @@ class Lab:
         (root / "etc/hostname").write_text(spec.name + "\n")
         (root / "var/lib/sysbox").mkdir(parents=True, exist_ok=True)
         for path, content in spec.files.items():
+            content, mode = content if isinstance(content, tuple) else (content, 0o644)
             p = root / path.lstrip("/")
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(content)
+            p.chmod(mode)
         self._chroot(root, "apt-get", "update", "-qq")
         if spec.preinstall:
             self._chroot(root, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *spec.preinstall,
@@ -217,6 +223,8 @@ class Lab:
             fx = host.fixtures / f"f{i}-{Path(path).name}"
             fx.write_text(content)
             lines.append(f"mount --bind {shlex.quote(str(fx))} {r}{shlex.quote(path)}")
+        for cmd in host.spec.daemons:
+            lines.append(f"chroot {r} {cmd} >/dev/null 2>&1 &")
         # PID 1 of the host stays this shell (outside the chroot), like a container's init.
         lines.append(f"chroot {r} /usr/sbin/sshd -D -e >{shlex.quote(str(host.fixtures.parent / 'sshd.log'))} 2>&1 &")
         lines.append("wait")

@@ -5,7 +5,7 @@ versions and relations mirror the real ones the roles deal with:
 
 - containerd.io 1.5.11-1 and 1.6.28-1
 - docker-ce 5:24.0.7-1~debian.12~bookworm, Depends: containerd.io (>= 1.6.4)
-- sysbox-ce 0.7.1-0 (Depends: jq, fuse, rsync, iptables), whose postinst writes the real
+- sysbox-ce 0.7.0-0 in the repository (a host can start with it) and 0.7.1-0 (Depends: jq, fuse, rsync, iptables), whose postinst writes the real
   package's /lib/sysctl.d/99-sysbox-sysctl.conf, creates /var/lib/sysboxfs and the sysbox
   user, and ships the three systemd units. It is not in the apt repository: like a mirror
   user, the test hands its URL or path and SHA256 to the role.
@@ -23,6 +23,25 @@ CONTAINERD_NEW = "1.6.28-1"
 DOCKER_CE = "5:24.0.7-1~debian.12~bookworm"
 SYSBOX = "0.7.1"
 SYSBOX_PKG = f"{SYSBOX}-0"
+SYSBOX_OLD = "0.7.0"
+
+# A stand-in Docker for the .deb's traps: `dockerd` is a renamed sleep (so `pgrep -x dockerd`
+# finds it), `docker` answers ps/inspect/info from files under /etc/nodecheck-lab/docker/.
+DOCKER_CLI = textwrap.dedent("""\
+    #!/bin/sh
+    # nodecheck lab stand-in docker CLI
+    d=/etc/nodecheck-lab/docker
+    case "$1" in
+      ps) cat "$d/containers" 2>/dev/null | cut -d' ' -f1 ;;
+      inspect) cat "$d/containers" 2>/dev/null | awk '{ print "/" $2 " " $3 }' ;;
+      info) if [ -x /usr/bin/sysbox-runc ]; then
+              echo '{"io.containerd.runc.v2":{"path":"runc"},"runc":{"path":"runc"},"sysbox-runc":{"path":"/usr/bin/sysbox-runc"}}'
+            else
+              echo '{"io.containerd.runc.v2":{"path":"runc"},"runc":{"path":"runc"}}'
+            fi ;;
+      *) echo "stand-in docker: $*" >&2; exit 1 ;;
+    esac
+    """)
 
 # The lines the real sysbox-ce postinst persists (nestybox/sysbox-pkgr deb/sysbox-ce.postinst).
 SYSBOX_SYSCTL = textwrap.dedent("""\
@@ -85,8 +104,8 @@ def _unit(desc: str, exec_: str, extra: str = "", wanted: str = "multi-user.targ
         """)
 
 
-def build_sysbox(out: Path, work: Path, arch: str) -> Path:
-    stub = "#!/bin/sh\necho \"$(basename \"$0\") (nodecheck lab stand-in) version " + SYSBOX + "\"\n"
+def build_sysbox(out: Path, work: Path, arch: str, release: str = SYSBOX) -> Path:
+    stub = "#!/bin/sh\necho \"$(basename \"$0\") (nodecheck lab stand-in) version " + release + "\"\n"
     postinst = textwrap.dedent("""\
         #!/bin/sh
         # Stand-in of sysbox-ce's postinst: the same files; it never writes the running kernel's sysctls.
@@ -114,9 +133,9 @@ def build_sysbox(out: Path, work: Path, arch: str) -> Path:
             "sysbox-fs (part of the Sysbox container runtime)", "/usr/bin/sysbox-fs",
             "PartOf=sysbox.service\nAfter=sysbox-mgr.service", "sysbox.service"), 0o644),
     }
-    deb = _build(work, out, "sysbox-ce", SYSBOX_PKG, arch, depends="jq, fuse, rsync, iptables",
+    deb = _build(work, out, "sysbox-ce", f"{release}-0", arch, depends="jq, fuse, rsync, iptables",
                  files=files, scripts={"postinst": postinst, "postrm": postrm})
-    final = out / f"sysbox-ce_{SYSBOX_PKG}.linux_{arch}.deb"
+    final = out / f"sysbox-ce_{release}-0.linux_{arch}.deb"
     deb.rename(final)
     return final
 
@@ -130,6 +149,8 @@ def build_repo(dest: Path, arch: str | None = None) -> dict:
     _build(work, repo, "containerd.io", CONTAINERD_OLD, arch)
     _build(work, repo, "containerd.io", CONTAINERD_NEW, arch)
     _build(work, repo, "docker-ce", DOCKER_CE, arch, depends="containerd.io (>= 1.6.4)")
+    # An older sysbox-ce in the apt repo, so a host can start with it (the upgrade tests).
+    build_sysbox(repo, work, arch, SYSBOX_OLD)
     packages = subprocess.run(["dpkg-scanpackages", "--multiversion", "."], cwd=repo,
                               capture_output=True, text=True, check=True).stdout
     (repo / "Packages").write_text(packages)
