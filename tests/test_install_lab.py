@@ -333,11 +333,45 @@ def cli(lab):
     out = {"before": {h: tree_state(lab, h) for h in ("cgood", "cbad")}}
     out["check"] = nodecheck_install(lab, inv, lab.workdir / "pdd-check", "--check", *deb)
     out["after_check"] = {h: tree_state(lab, h) for h in ("cgood", "cbad")}
+    out["declined"] = on_a_tty(lab, [sys.executable, "-m", "nodecheck.cli", "install", "-i", str(inv),
+                                     "--private-data-dir", str(lab.workdir / "pdd-declined"), *deb], answer="n")
+    out["after_declined"] = {h: tree_state(lab, h) for h in ("cgood", "cbad")}
     out["run"] = nodecheck_install(lab, inv, lab.workdir / "pdd-run", "--yes", *deb)
     out["after"] = {h: tree_state(lab, h) for h in ("cgood", "cbad")}
     out["again"] = nodecheck_install(lab, inv, lab.workdir / "pdd-again", "--yes", "--limit", "cgood", *deb)
     out["pdd"] = lab.workdir
     return out
+
+
+def on_a_tty(lab, cmd: list[str], answer: str, timeout: float = 300) -> tuple[int, str]:
+    """Run cmd with a pseudo-terminal as stdin/stdout; type `answer` at the confirmation prompt."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen(lab.ctl_cmd(cmd), stdin=slave, stdout=slave, stderr=slave, env=_env(), cwd=REPO,
+                         start_new_session=True)
+    os.close(slave)
+    buf, answered, deadline = b"", False, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([master], [], [], 1.0)
+        if r:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            buf += chunk
+            if not answered and b"Proceed?" in buf:
+                os.write(master, answer.encode() + b"\n")
+                answered = True
+        elif p.poll() is not None:
+            break
+    else:
+        p.kill()
+    os.close(master)
+    return p.wait(timeout=30), buf.decode(errors="replace")
 
 
 def _runner_recap(pdd: Path, ident: str) -> dict:
@@ -351,6 +385,16 @@ def test_cli_check_changes_nothing(lab, cli):
     for h in ("cgood", "cbad"):
         assert diff(cli["before"][h], cli["after_check"][h]) == [], h
     assert _runner_recap(cli["pdd"] / "pdd-check", "install")["cgood"]["changed"] > 0
+
+
+def test_cli_asks_on_a_tty_and_a_no_changes_nothing(lab, cli):
+    rc, out = cli["declined"]
+    assert "Proceed?" in out, out[-2000:]
+    assert "Nothing changed." in out
+    assert rc == 2, out[-2000:]
+    assert not (cli["pdd"] / "pdd-declined" / "artifacts" / "install").exists()
+    for h in ("cgood", "cbad"):
+        assert diff(cli["after_check"][h], cli["after_declined"][h]) == [], h
 
 
 def test_cli_installs_passing_hosts_and_leaves_the_failing_one_untouched(lab, cli):
