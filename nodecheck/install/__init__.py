@@ -165,8 +165,13 @@ def run_preflight(inventory: str, pdd: Path, *, limit: str | None, extravars: di
             continue
         if ev.get("event") == "runner_on_ok" and data.get("task_action") == PREFLIGHT_ACTION:
             res = data.get("res") or {}
-            out[host] = HostPreflight(host, verdict=res.get("verdict", "unknown"), install=True,
-                                      failing=res.get("failing") or [], release=res.get("sysbox_release"))
+            p = HostPreflight(host, verdict=res.get("verdict", "unknown"), install=True,
+                              failing=res.get("failing") or [], release=res.get("sysbox_release"))
+            checks = (res.get("report") or {}).get("checks") or []
+            warns = [c.get("id") for c in checks if c.get("status") in ("warn", "unknown")]
+            if warns:
+                p.reason = "warnings: " + ", ".join(str(w) for w in warns)
+            out[host] = p
     for name, h in hosts.items():
         p = out.setdefault(name, HostPreflight(name, verdict="error"))
         if h.unreachable:
@@ -178,7 +183,8 @@ def run_preflight(inventory: str, pdd: Path, *, limit: str | None, extravars: di
             else:
                 p.verdict, p.reason = ("error" if p.verdict not in ("fail",) else p.verdict), h.message
         elif p.verdict == "unknown":
-            p.reason = "some facts could not be read; installing anyway (the role stops only on fail)"
+            p.reason = ("some facts could not be read; installing anyway (the role stops only on fail)"
+                        + (f"; {p.reason}" if p.reason else ""))
     outcome = RunOutcome(r.status, r.rc, r.config.artifact_dir, hosts, r.stats)
     return out, outcome
 
