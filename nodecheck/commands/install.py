@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .. import exitcodes
+from ._common import load_matrix
 
 VERDICT_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "unknown": "magenta",
                  "unreachable": "red", "error": "red"}
@@ -107,14 +108,7 @@ def install(inventory, target, check, limit, ignore, yes, matrix_path, sysbox_de
         raise click.UsageError("refusing to change hosts without confirmation: stdin is not a terminal, pass --yes")
 
     if matrix_path:
-        from ..matrix import MatrixError, load
-
-        try:
-            m = load(matrix_path)
-            if target:
-                m.release(target)
-        except MatrixError as exc:
-            raise click.BadParameter(str(exc), param_hint="--matrix/--sysbox") from exc
+        load_matrix(matrix_path, target)
 
     extravars: dict = {}
     if target:
