@@ -20,7 +20,9 @@ ROLES = ("preflight", "sysbox", "containerd_pin")
 
 
 def _env(**extra):
-    env = dict(os.environ)
+    # Only our own Ansible settings: a variable left by another tool in this process (e.g. an
+    # in-process ansible-runner run) must not change how lint and syntax checks behave.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "RUNNER_"))}
     env.update(ANSIBLE_CONFIG=str(PLAYBOOKS / "ansible.cfg"), PATH=f"{BIN}:{env.get('PATH', '')}",
                ANSIBLE_NOCOLOR="1", NO_COLOR="1", ANSIBLE_HOME=str(REPO / "tests/.cache/ansible-home"))
     env.update(extra)

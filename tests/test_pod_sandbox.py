@@ -109,6 +109,10 @@ def sandbox_script(pod: dict, newroot: str) -> str:
     q = shlex.quote
     L = ["set -eu", f"R={q(newroot)}", "mount --make-rprivate /",
          'mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$R"']
+    # emptyDirs first: the stand-in image may live under one of them (a checkout under /tmp),
+    # and its bind mounts must sit on top of the scratch tmpfs, not be hidden by it.
+    for d in pod.get("scratch", []):  # emptyDir: a fresh writable dir (tmpfs for medium Memory)
+        L += [f'mkdir -p "$R"{q(d)}', f'mount -t tmpfs -o mode=1777,nosuid,nodev,size=16m tmpfs "$R"{q(d)}']
     # The image.
     for d in image_dirs():
         L += [f'mkdir -p "$R"{q(d)}', f'mount --rbind {q(d)} "$R"{q(d)}', f'mount -o remount,bind,ro "$R"{q(d)}']
@@ -139,8 +143,6 @@ def sandbox_script(pod: dict, newroot: str) -> str:
             # Every submount the rbind carried, read-only too (the kernel's MOUNT_ATTR_RDONLY|AT_RECURSIVE).
             L.append(f'awk -v p="$R"{dst} \'$5 ~ "^"p"/" {{print $5}}\' /proc/self/mountinfo | '
                      'while IFS= read -r sub; do mount -o remount,bind,ro "$sub"; done')
-    for d in pod.get("scratch", []):  # emptyDir: a fresh writable dir (tmpfs for medium Memory)
-        L += [f'mkdir -p "$R"{q(d)}', f'mount -t tmpfs -o mode=1777,nosuid,nodev,size=16m tmpfs "$R"{q(d)}']
     L += ['mkdir -p "$R/.oldroot"']
     if pod["ro_root"]:
         L.append('mount -o remount,ro "$R"')
