@@ -7,7 +7,7 @@ returns the findings for the target release, the verdict, and the deployment met
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from ..facts import Facts
@@ -40,7 +40,6 @@ class Ctx:
     facts: Facts
     release: object  # nodecheck.matrix.Release
     matrix: object  # nodecheck.matrix.Matrix
-    cache: dict = field(default_factory=dict)
 
     @property
     def rel(self) -> str:
@@ -58,22 +57,32 @@ def worst(statuses) -> str:
     return out
 
 
-def _registry() -> list[Check]:
+def _registry() -> list[tuple[Check, bool]]:
+    """Every check in report order, with whether it reads the release being scored."""
     from . import gpu, kernel, known_issues, platform, runtime, security, storage
-    return [*platform.CHECKS, *kernel.CHECKS, *security.CHECKS, *storage.CHECKS, *runtime.CHECKS,
-            *gpu.CHECKS, *known_issues.CHECKS]
+    per_release = (platform, kernel, runtime, known_issues)
+    return [(c, m in per_release) for m in (platform, kernel, security, storage, runtime, gpu, known_issues)
+            for c in m.CHECKS]
 
 
-def run_checks(facts: Facts, matrix, release, ignore=()) -> list[Finding]:
+def run_checks(facts: Facts, matrix, release, ignore=(), memo: dict | None = None) -> list[Finding]:
+    """Findings for one release. With `memo`, checks that do not read the release run once
+    per node however many releases are scored (a fleet scan scores every host 14 times)."""
     ctx = Ctx(facts, release, matrix)
     out: list[Finding] = []
-    for check in _registry():
+    for check, per_release in _registry():
+        if not per_release and memo is not None and check in memo:
+            out.extend(replace(f) for f in memo[check])
+            continue
         try:
             got = check(ctx)
         except Exception as exc:  # noqa: BLE001 - a check bug must not cost the node
             got = Finding(getattr(check, "check_id", check.__name__), UNKNOWN,
                           f"internal error in check: {type(exc).__name__}: {exc}")
-        out.extend(got if isinstance(got, list) else [got])
+        got = got if isinstance(got, list) else [got]
+        if not per_release and memo is not None:
+            memo[check] = [replace(f) for f in got]
+        out.extend(got)
     return apply_ignore(out, ignore)
 
 
@@ -93,8 +102,9 @@ def evaluate(facts: Facts, matrix, *, target: str | None = None, ignore=()) -> d
     target_rel = matrix.release(target) if target else matrix.newest
     per_release = {}
     findings_target: list[Finding] = []
+    memo: dict = {}
     for rel in matrix.releases:
-        fs = run_checks(facts, matrix, rel, ignore)
+        fs = run_checks(facts, matrix, rel, ignore, memo)
         per_release[str(rel.version)] = worst(f.status for f in fs)
         if rel is target_rel:
             findings_target = fs

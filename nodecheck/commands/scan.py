@@ -94,7 +94,7 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
     try:
         if fleet_mode:
             from .. import fleet
-            nodes, ran = _scan_fleet(fleet, hosts, inventory, hosts_file, limit, output if resume else None,
+            nodes = _scan_fleet(fleet, hosts, inventory, hosts_file, limit, output if resume else None,
                                      fleet.FleetOptions(forks=forks, timeout=timeout, become=become,
                                                         accept_new_host_keys=accept_new_host_keys,
                                                         known_hosts=known_hosts, ssh_config=ssh_config,
@@ -196,7 +196,7 @@ def _scan_fleet(fleet, hosts, inventory, hosts_file, limit, resume_from, opts, m
         fleet.run_fleet(targets, opts, on_result)
     finally:
         progress.close()
-    return sorted(nodes, key=lambda n: position.get(n["node"], len(position))), len(targets)
+    return sorted(nodes, key=lambda n: position.get(n["node"], len(position)))
 
 
 class _Progress:
