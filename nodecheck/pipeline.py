@@ -13,7 +13,9 @@ from .facts import Facts, gather
 
 REPORT_SCHEMA = "nodecheck.report/v1"
 VERDICTS = ("pass", "warn", "fail", "unknown")
-ERROR_KINDS = ("unreachable", "auth-failed", "host-key-unknown", "host-key-mismatch", "timeout", "probe-error")
+ERROR_KINDS = ("unreachable", "auth-failed", "host-key-unknown", "host-key-mismatch", "timeout", "probe-error",
+               # `nodecheck k8s scan`: why a node's preflight pod gave no report (nodecheck/k8s/diagnose.py)
+               "unschedulable", "not-started", "pod-failed", "pod-deleted", "api-error")
 
 
 def facts_from_output(stdout: str) -> Facts:

@@ -19,7 +19,8 @@ import xml.etree.ElementTree as ET
 from .jsonl import node_name
 
 HOST_ERROR_KINDS = ("unreachable", "auth-failed", "host-key-unknown", "host-key-mismatch",
-                    "timeout", "probe-error")
+                    "timeout", "probe-error", "unschedulable", "not-started", "pod-failed", "pod-deleted",
+                    "api-error")
 
 
 def _text(*parts) -> str:
