@@ -9,6 +9,7 @@ implementation of the checks). See ../library/nodecheck_preflight.py for the opt
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 
 from ansible.errors import AnsibleActionFail
@@ -75,7 +76,7 @@ def artifact_from_matrix(matrix, release, arch, node=None) -> dict:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("target", "ignore", "matrix", "timeout"))
+    _VALID_ARGS = frozenset(("target", "ignore", "matrix", "timeout", "root"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -97,8 +98,11 @@ class ActionModule(ActionBase):
                 "the Python environment where nodecheck is installed (pip install nodecheck[install])"
             ) from exc
 
+        # root: the node's filesystem mounted elsewhere (a pod's /host, a fixture tree), as
+        # `nodecheck scan --root`; quoted, never interpolated raw into the command.
+        root = args.get("root") or "/"
         text = probe.script()
-        res = self._low_level_execute_command("sh -s -- /", in_data=text, sudoable=True)
+        res = self._low_level_execute_command("sh -s -- " + shlex.quote(str(root)), in_data=text, sudoable=True)
         stdout = to_text(res.get("stdout", ""), errors="surrogate_or_replace")
         if res.get("rc") not in (0, None) and "DONE" not in stdout:
             result["failed"] = True

@@ -23,6 +23,10 @@ options:
   matrix:
     description: Path of a matrix file on the controller; default is the bundled matrix.
     type: path
+  root:
+    description: Directory on the host where the node's root filesystem is (C(nodecheck scan --root)), e.g. C(/host).
+    type: str
+    default: /
 author: nodecheck
 """
 
