@@ -7,12 +7,14 @@ ARG BASE=python:3.12.7-slim-bookworm
 
 FROM ${BASE} AS build
 WORKDIR /src
-# Exactly what `pip install .` needs: the package and its metadata (tests, deploy/ etc. stay out).
-COPY pyproject.toml README.md ./
+# Exactly what `pip install .` needs: the package, its metadata and build hook, and the two
+# data trees the build hook (setup.py) copies into the package as nodecheck/data/matrix and
+# nodecheck/data/playbooks, where nodecheck finds them without any env var. The same layout
+# as the repository: tests, deploy/ etc. stay out.
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY nodecheck/ nodecheck/
-# The compatibility matrix (data + schema) ships inside the package as package data
-# (pyproject: nodecheck/data/**), where nodecheck.matrix finds it without any env var.
-COPY matrix/ nodecheck/data/matrix/
+COPY matrix/ matrix/
+COPY playbooks/ playbooks/
 RUN python -m venv /opt/nodecheck \
  && /opt/nodecheck/bin/pip install --no-cache-dir --disable-pip-version-check . \
  && find /opt/nodecheck -name '__pycache__' -prune -exec rm -rf {} +

@@ -318,10 +318,13 @@ def test_dockerfile_policies():
         if w == "RUN":
             assert not re.search(r"\b(curl|wget)\b", r), "no downloads in RUN"
             assert "apt-get upgrade" not in r and "sudo" not in r
-    # The matrix goes into the package data (nodecheck.matrix looks in nodecheck/data/matrix).
+    # The matrix and the playbooks go into the build as in the repository; setup.py's build hook
+    # makes them package data (nodecheck/data/), where nodecheck.matrix looks.
     build = stages[0]
-    assert any(w == "COPY" and r.split()[0].rstrip("/") == "matrix"
-               and r.split()[-1].rstrip("/") == "nodecheck/data/matrix" for w, r in build)
+    for tree in ("matrix", "playbooks"):
+        assert any(w == "COPY" and r.split()[0].rstrip("/") == tree
+                   and r.split()[-1].rstrip("/") == tree for w, r in build), tree
+    assert any(w == "COPY" and "setup.py" in r.split()[:-1] for w, r in build), "the build hook"
 
 
 def test_dockerfile_copies_exist_in_context():
