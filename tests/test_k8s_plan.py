@@ -169,3 +169,33 @@ def test_minor_of():
     assert kp.minor_of("v1.30.2-eks-1552ad0") == (1, 30)
     assert kp.minor_of("1.29") == (1, 29)
     assert kp.minor_of("") is None and kp.minor_of("vX") is None and kp.minor_of(None) is None
+
+
+def test_approved_plan_guards_the_apply():
+    hosts = [kp.HostInput("a", "pass"), kp.HostInput("b", "pass")]
+    first = plan(hosts, [node("a"), node("b")])
+    assert not plan(hosts, [node("a"), node("b")], approved=first.labelled).errors
+    # Node b deleted between the plan shown and the apply: the error names it, first
+    p = plan(hosts, [node("a")], approved=first.labelled)
+    assert p.errors[0] == "Node b was in the approved plan but no longer exists"
+    # b now refused (kubelet upgraded past the whitelist): the plan differs from what was approved
+    p = plan(hosts, [node("a"), node("b", kubelet="v1.36.1")], approved=first.labelled)
+    assert p.errors == ["the plan changed since it was approved: b: smarter-device-manager=enabled,sysbox-install=yes -> nothing"]
+
+
+@pytest.mark.parametrize("msg,want", [
+    # what kubernetes.core puts in msg for an API Status (the body is a bytes repr)
+    ("Failed to patch object: b'{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+     "\"message\":\"nodes \\\"n1\\\" is forbidden: User \\\"reader\\\" cannot patch resource \\\"nodes\\\" in API group "
+     "\\\"\\\" at the cluster scope\",\"reason\":\"Forbidden\",\"details\":{\"name\":\"n1\",\"kind\":\"nodes\"},\"code\":403}\\n'",
+     'Forbidden (403): nodes "n1" is forbidden: User "reader" cannot patch resource "nodes"'),
+    ("Failed to get client due to HTTPSConnectionPool(host='127.0.0.1', port=1): Max retries exceeded with url: /version "
+     "(Caused by NewConnectionError('<urllib3.connection.HTTPSConnection object at 0x7f>: Failed to establish a new "
+     "connection: [Errno 111] Connection refused'))", "connection refused"),
+    ("(Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+     "unable to get local issuer certificate (_ssl.c:1006)')))", "certificate verify failed"),
+    ("", "unknown error"),
+])
+def test_api_error_line(msg, want):
+    line = kp.api_error_line(msg)
+    assert want in line and "\n" not in line

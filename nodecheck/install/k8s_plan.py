@@ -234,11 +234,14 @@ def build_plan(hosts: Iterable[HostInput], node_objects: Iterable[Mapping[str, A
                release: str | None, k8s_release: Any | None, sysbox: bool = True, fuse: bool = True,
                label_sysbox: bool = True, label_fuse: bool = True,
                allow: Iterable[str] = ("pass", "warn", "unknown"),
-               installer_image: str | None = None) -> K8sPlan:
+               installer_image: str | None = None,
+               approved: Mapping[str, Mapping[str, str]] | None = None) -> K8sPlan:
     """The plan for these hosts against these Nodes.
 
     `k8s_release` is the matrix release's `kubernetes` entry (nodecheck.matrix.Kubernetes or a
-    dict with the same keys); `installer_image` overrides its `installer_image`.
+    dict with the same keys); `installer_image` overrides its `installer_image`. `approved` is
+    the `labelled` map an operator approved (nodecheck install shows the plan, asks, then
+    applies): a plan that differs from it is an error, so the apply changes nothing unseen.
     """
     allow = set(allow) - {"fail"}  # a failing node is never labelled, whatever the caller allows
     nodes = [NodeInfo.from_object(o) for o in node_objects]
@@ -290,7 +293,59 @@ def build_plan(hosts: Iterable[HostInput], node_objects: Iterable[Mapping[str, A
         pool = managed_pool(node, want)
         if pool:
             a.warnings.append(pool.warning(node.name))
+    if approved:
+        names = {n.name for n in nodes}
+        gone = sorted(n for n in approved if n not in names)
+        for n in gone:
+            plan.errors.insert(0, f"Node {n} was in the approved plan but no longer exists")
+        now = plan.labelled
+        if not gone and {k: dict(v) for k, v in approved.items()} != now:
+            plan.errors.append("the plan changed since it was approved: " + _plan_diff(approved, now))
     return plan
+
+
+def _plan_diff(before: Mapping[str, Mapping[str, str]], after: Mapping[str, Mapping[str, str]]) -> str:
+    bits = []
+    for n in sorted(set(before) | set(after)):
+        b, a = dict(before.get(n) or {}), dict(after.get(n) or {})
+        if b != a:
+            bits.append(f"{n}: {_labels(b) or 'nothing'} -> {_labels(a) or 'nothing'}")
+    return "; ".join(bits)
+
+
+def _labels(d: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(d.items()))
+
+
+def api_error_line(msg: Any) -> str:
+    """One line from a kubernetes.core / kubernetes-client error: the API Status message when
+    there is one ("nodes \"x\" is forbidden: User ..."), else the exception's own first line
+    (connection refused, certificate verify failed, Unauthorized)."""
+    import json
+    import re
+
+    text = str(msg or "")
+    for m in re.finditer(r"\{.*\}", text, re.S):
+        doc = None
+        # the body as the API sent it, or once more escaped (a repr inside a repr)
+        for blob in (m.group(0), m.group(0).encode().decode("unicode_escape", "replace")):
+            try:
+                doc = json.loads(blob)
+                break
+            except ValueError:
+                continue
+        if isinstance(doc, dict) and doc.get("kind") == "Status" and doc.get("message"):
+            return f"{doc.get('reason') or 'Error'} ({doc.get('code', '?')}): {doc['message']}"
+    m = re.search(r'"message"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
+    if m:
+        return m.group(1).replace('\\"', '"')
+    for pat, say in ((r"CERTIFICATE_VERIFY_FAILED[^'\")]*", None), (r"Connection refused", "connection refused"),
+                     (r"Unauthorized", "Unauthorized (401): the credentials were rejected (expired or wrong token/cert)")):
+        m = re.search(pat, text)
+        if m:
+            return say or ("TLS: " + m.group(0).strip())
+    first = text.strip().splitlines()[0] if text.strip() else "unknown error"
+    return first if len(first) <= 400 else first[:399] + "…"
 
 
 def choose_release(matrix: Any, wanted: str | None) -> tuple[Any, str]:

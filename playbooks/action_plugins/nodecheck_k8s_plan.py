@@ -39,7 +39,7 @@ def _bool(v, default):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("hosts", "nodes", "release", "matrix", "sysbox", "fuse", "label_sysbox",
-                             "label_fuse", "allow", "installer_image", "mode"))
+                             "label_fuse", "allow", "installer_image", "mode", "approved"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -79,7 +79,8 @@ class ActionModule(ActionBase):
             hosts, nodes, release=str(rel.version), k8s_release=rel.kubernetes,
             sysbox=_bool(args.get("sysbox"), True), fuse=_bool(args.get("fuse"), True),
             label_sysbox=_bool(args.get("label_sysbox"), True), label_fuse=_bool(args.get("label_fuse"), True),
-            allow=allow, installer_image=args.get("installer_image") or None)
+            allow=allow, installer_image=args.get("installer_image") or None,
+            approved=args.get("approved") or None)
         d = plan.to_dict()
         d["release_why"] = why
         result["plan"] = d

@@ -53,6 +53,9 @@ options:
   installer_image:
     description: sysbox-deploy-k8s image instead of the matrix's.
     type: str
+  approved:
+    description: The C(labelled) map an operator approved; a plan that differs is an error (nothing is applied).
+    type: dict
   mode:
     description: C(plan), or C(match) to only map hosts to Nodes (uninstall).
     type: str
