@@ -35,3 +35,8 @@ def render(kind: str, image: str, namespace: str, nodes: int | None, with_: tupl
     if kind == "daemonset" and nodes is not None:
         raise click.UsageError("--nodes applies to --job only (a DaemonSet runs on every node)")
     click.echo(_render.render(kind, image, namespace, nodes or _render.NODES_PLACEHOLDER, with_), nl=False)
+
+
+from .k8s_nodes import cluster as _cluster, nodes as _nodes  # noqa: E402 - API prescans, own module
+k8s.add_command(_nodes)
+k8s.add_command(_cluster)

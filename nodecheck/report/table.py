@@ -54,6 +54,15 @@ def render_node(console: Console, node: dict, *, verbose: bool = False) -> None:
             label = ICON.get(m["status"], m["status"].upper())
             console.print(Text.assemble("    ", (f"{name:<19}", ""), (f"{label:<8}", STYLE.get(m["status"], "")), m["reason"]))
     compat = sb.get("compatible_releases") or []
+    if "not_ruled_out" in sb and not compat:
+        # A prescan from the Kubernetes API (`nodecheck k8s nodes`): most checks need the probe,
+        # so say what the Node's facts leave open rather than "can run: none".
+        nro = sb["not_ruled_out"]
+        console.print(Text.assemble("  Sysbox releases the Node's facts do not rule out: ",
+                                    (", ".join(nro) if nro else "none", "bold"),
+                                    " (the node probe decides the rest)"))
+        console.print()
+        return
     console.print(
         Text.assemble(
             "  Sysbox releases this node can run: ", (", ".join(compat) if compat else "none", "bold"),

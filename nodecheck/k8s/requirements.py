@@ -1,0 +1,128 @@
+"""matrix/kubernetes.yaml as typed objects: the cluster-level facts the API checks compare against.
+
+Found next to the Sysbox matrix (the repo's matrix/ or the packaged nodecheck/data/matrix/), and
+validated against matrix/kubernetes.schema.json, like the Sysbox matrix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from ..matrix import MatrixError, default_path, schema_path
+
+SCHEMA = "nodecheck.kubernetes-requirements/v1"
+
+
+@dataclass(frozen=True)
+class RuntimeRule:
+    scheme: str
+    status: str  # supported | unsupported | unlisted
+    source: str
+    version_contains: str | None = None
+    name: str | None = None
+    note: str = ""
+
+    def matches(self, scheme: str, version: str) -> bool:
+        return scheme == self.scheme and (self.version_contains is None or self.version_contains in version)
+
+
+@dataclass(frozen=True)
+class ManagedPool:
+    provider: str
+    label: str
+    how_to_label: str  # with {pool} and {labels}
+    source: str
+
+
+@dataclass(frozen=True)
+class SidecarInjector:
+    product: str
+    webhook_name_suffixes: tuple[str, ...]
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class HostPathRow:
+    caching: bool
+    shiftfs_autoload: bool | None  # None: N/A (caching off)
+    mounts: tuple[tuple[str, str], ...]  # (host path, ro|rw)
+
+    def label(self) -> str:
+        auto = "N/A" if self.shiftfs_autoload is None else ("on" if self.shiftfs_autoload else "off")
+        return f"caching {'on' if self.caching else 'off'}, shiftfs auto-load {auto}"
+
+
+@dataclass(frozen=True)
+class Requirements:
+    min_version: str
+    min_version_source: str
+    runtimes: tuple[RuntimeRule, ...]
+    managed_pools: tuple[ManagedPool, ...]
+    gpu_resource: str
+    gpu_present_label: str | None
+    cloud_vm_schemes: tuple[str, ...]
+    bare_metal_suffixes: tuple[str, ...]
+    gpu_source: str
+    sidecar_injectors: tuple[SidecarInjector, ...]
+    runtime_class: str
+    runtime_class_handler: str
+    runtime_class_selector: dict
+    runtime_class_source: str
+    cvm_privileged: bool
+    cvm_rows: tuple[HostPathRow, ...]
+    cvm_source: str
+
+    def runtime_rule(self, scheme: str, version: str) -> RuntimeRule | None:
+        # The most specific rule first (one with version_contains), then the plain scheme.
+        rules = sorted(self.runtimes, key=lambda r: r.version_contains is None)
+        return next((r for r in rules if r.matches(scheme, version)), None)
+
+    def cvm_row(self, caching: bool, shiftfs_autoload: bool) -> HostPathRow:
+        for row in self.cvm_rows:
+            if row.caching == caching and (row.shiftfs_autoload is None or row.shiftfs_autoload == shiftfs_autoload):
+                return row
+        raise MatrixError(f"no CVM host-path row for caching={caching} shiftfs_autoload={shiftfs_autoload}")
+
+
+def default_file() -> Path:
+    return default_path().parent / "kubernetes.yaml"
+
+
+@lru_cache(maxsize=4)
+def load(path: str | None = None) -> Requirements:
+    p = Path(path) if path else default_file()
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        schema = json.loads((schema_path().parent / "kubernetes.schema.json").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        raise MatrixError(f"{p}: cannot read the Kubernetes requirements: {exc}") from exc
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        raise MatrixError(f"{p}: {'/'.join(map(str, e.path)) or '(top)'}: {e.message}")
+    gpu, rc, cvm = data["gpu"], data["runtime_class"], data["cvm_pod"]
+    return Requirements(
+        min_version=data["min_version"]["value"], min_version_source=data["min_version"]["source"],
+        runtimes=tuple(RuntimeRule(r["scheme"], r["status"], r["source"], r.get("version_contains"),
+                                   r.get("name"), r.get("note", "")) for r in data["container_runtimes"]),
+        managed_pools=tuple(ManagedPool(m["provider"], m["label"], m["how_to_label"], m["source"])
+                            for m in data["managed_pools"]),
+        gpu_resource=gpu["resource"], gpu_present_label=gpu.get("present_label"),
+        cloud_vm_schemes=tuple(gpu["cloud_vm_provider_schemes"]),
+        bare_metal_suffixes=tuple(gpu["bare_metal_instance_type_suffixes"]), gpu_source=gpu["source"],
+        sidecar_injectors=tuple(SidecarInjector(s["product"], tuple(s["webhook_name_suffixes"]), s["source"],
+                                                s.get("note", "")) for s in data["sidecar_injectors"]),
+        runtime_class=rc["name"], runtime_class_handler=rc["handler"],
+        runtime_class_selector=dict(rc["node_selector"]), runtime_class_source=rc["source"],
+        cvm_privileged=cvm["privileged"],
+        cvm_rows=tuple(HostPathRow(r["caching"], r["shiftfs_autoload"], tuple(r["mounts"].items()))
+                       for r in cvm["host_paths"]),
+        cvm_source=cvm["source"],
+    )
