@@ -200,7 +200,8 @@ def to_facts(nf: NodeFacts) -> Facts:
 
 
 def _probe_needed(f: Finding) -> Finding:
-    return replace(f, status=UNKNOWN, message=f"{NEEDS_PROBE}", remediation="", caveat="")
+    kw = {"caveat": ""} if hasattr(f, "caveat") else {}  # a pass-time caveat means nothing for unknown
+    return replace(f, status=UNKNOWN, message=NEEDS_PROBE, remediation="", **kw)
 
 
 def _decided_by_api(f: Finding, facts: Facts, release) -> bool:
