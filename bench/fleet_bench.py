@@ -4,7 +4,7 @@
 
 For each (fleet size, RTT) one lab is started (tests/lab: real sshd per host, own netns,
 user-space delaying relay for RTT>0) and every tool runs against it in the same run:
-  nodecheck            nodecheck scan -i INV --known-hosts KH --format json -o out.jsonl --forks F
+  nodecheck            nodecheck scan -i INV --known-hosts KH --format json --output-file out.jsonl --forks F
   ansible              ansible all -i INV -m setup -f F                      (defaults: OpenSSH client, sntrup761 kex)
   ansible-pipelining   same with ANSIBLE_PIPELINING=True
   ansible-kex          pipelining + -e ansible_ssh_common_args='-o KexAlgorithms=curve25519-sha256'
@@ -133,7 +133,7 @@ def run_tools(lab, tools: list[str], forks: int, work: Path) -> dict:
                 os.unlink(jl)
             out = str(work / "nodecheck.json")
             cmd = [str(BIN / "nodecheck"), "scan", "-i", inv, "--known-hosts", lab.known_hosts,
-                   "--format", "json", "-o", jl, "--forks", str(forks), "--timeout", "120"]
+                   "--format", "json", "--output-file", jl, "--forks", str(forks), "--timeout", "120"]
         elif tool.startswith("ansible"):
             cmd = [str(BIN / "ansible"), "all", "-i", inv, "-m", "setup", "-f", str(forks)]
             if "kex" in tool:

@@ -141,7 +141,7 @@ def test_host_key_policy(lab, tmp_path):
 
 def _scan(lab, inv, out, *extra, timeout=DEADLINE):
     return [NODECHECK, "scan", "-i", inv, "--known-hosts", lab.known_hosts, "--format", "json",
-            "-o", out, "--timeout", str(timeout), *extra]
+            "--output-file", out, "--timeout", str(timeout), *extra]
 
 
 def _env():

@@ -397,3 +397,81 @@ def test_dockerfile_dry_run_build(tmp_path):
     report = json.loads(lines[0])
     assert report["schema"] == "nodecheck.report/v1"
     assert report.get("matrix_version"), "the installed scan did not find the matrix"
+
+
+# --- NODE_NAME and the NFD variant (issue 11) --------------------------------------------
+
+def test_every_scan_container_gets_node_name_from_the_downward_api(capsys):
+    for label, docs in _all_manifest_sets(capsys).items():
+        for _, spec in _pod_specs(docs):
+            scans = [c for c in spec.get("initContainers", []) + spec["containers"] if "volumeMounts" in c]
+            assert scans, label
+            for c in scans:
+                assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in c["env"], label
+
+
+def test_node_name_env_names_the_report(tmp_path):
+    import json
+    import os
+    import sys
+    root = REPO / "tests/fixtures/hosts/debian-12/root"
+    env = dict(os.environ, NODE_NAME="worker-7.k8s.example")
+    p = subprocess.run([sys.executable, "-m", "nodecheck.cli", "scan", "--root", str(root), "-o", "json"],
+                       capture_output=True, text=True, env=env, cwd=REPO)
+    assert json.loads(p.stdout)["nodes"][0]["node"] == "worker-7.k8s.example"
+
+
+@pytest.mark.parametrize("kind", [["--daemonset"], ["--job", "--nodes", "2"]])
+def test_nfd_variant_mounts_features_d_writable_and_passes_the_file(kind, capsys):
+    docs = _rendered([*kind, "--nfd"], capsys)
+    for minor in (MINORS[0], MINORS[-1]):
+        for d in docs:
+            _validate(d, minor)
+    ((work, spec),) = _pod_specs(docs)
+    vols = {v["name"]: v for v in spec["volumes"]}
+    assert vols["nfd-features"]["hostPath"] == {"path": "/etc/kubernetes/node-feature-discovery/features.d",
+                                                "type": "Directory"}
+    writers = [c for c in spec.get("initContainers", []) + spec["containers"]
+               if any(vm["name"] == "nfd-features" for vm in c.get("volumeMounts", []))]
+    assert writers
+    for c in writers:
+        (vm,) = [vm for vm in c["volumeMounts"] if vm["name"] == "nfd-features"]
+        assert vm["readOnly"] is False
+        i = c["args"].index("--nfd-features-file")
+        assert c["args"][i + 1].startswith(vm["mountPath"] + "/")
+        assert c["args"][c["args"].index("--nfd-expiry") + 1] == R.NFD_EXPIRY
+        sc = c["securityContext"]
+        # root only to own the file in root's directory: no capabilities, no escalation, read-only rootfs
+        assert sc["capabilities"] == {"drop": ["ALL"]} and sc["allowPrivilegeEscalation"] is False
+        assert sc["readOnlyRootFilesystem"] is True and sc["privileged"] is False
+        for other in c["volumeMounts"]:
+            if other["name"] not in ("nfd-features", "tmp"):
+                assert other["readOnly"] is True, other
+    if work["kind"] == "DaemonSet":
+        assert [c["name"] for c in spec["containers"]] == ["refresh"]  # renews the expiring file
+    # Without --nfd nothing is writable on the host and the pod is non-root.
+    ((_, plain),) = _pod_specs(_rendered(kind, capsys))
+    assert "nfd-features" not in {v["name"] for v in plain["volumes"]}
+
+
+def test_nfd_variant_args_write_a_features_file_with_expiry(tmp_path, capsys):
+    """Run the rendered container's own args (root and file paths moved to a fixture and tmp)."""
+    import datetime as dt
+    import os
+    import sys
+    docs = _rendered(["--daemonset", "--nfd"], capsys)
+    ((_, spec),) = _pod_specs(docs)
+    args = list(spec["initContainers"][0]["args"])
+    feat = tmp_path / "nodecheck-sysbox"
+    args[args.index("--root") + 1] = str(REPO / "tests/fixtures/hosts/debian-12/root")
+    args[args.index("--nfd-features-file") + 1] = str(feat)
+    assert args[0] == "nodecheck"
+    p = subprocess.run([sys.executable, "-m", "nodecheck.cli", *args[1:]], capture_output=True, text=True,
+                       env=dict(os.environ, NODE_NAME="node-a"), cwd=REPO)
+    assert p.returncode == 1, p.stderr  # debian-12 warns
+    lines = feat.read_text().splitlines()
+    (exp,) = [ln for ln in lines if ln.startswith("# +expiry-time=")]
+    when = dt.datetime.strptime(exp.split("=", 1)[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    left = when - dt.datetime.now(dt.timezone.utc)
+    assert dt.timedelta(hours=23) < left <= dt.timedelta(hours=24)
+    assert "nodecheck.sysbox.io/verdict=warn" in lines

@@ -99,7 +99,7 @@ def test_diff(tmp_path, capsys):
     data["releases"][-1]["kubernetes"]["minors"].append("1.36")
     b = tmp_path / "b.yaml"
     b.write_text(yaml.safe_dump(data, sort_keys=False))
-    assert main(["matrix", "diff", str(DATA), str(b)]) == 0
+    assert main(["matrix", "diff", str(DATA), str(b)]) == 1  # differ, as diff(1)
     out = capsys.readouterr().out
     assert "matrix_version: 2026.11.0 -> 2026.12.0" in out
     assert "release 0.7.1: kubernetes.minors:" in out and "'1.36'" in out

@@ -24,12 +24,17 @@ class Finding:
     remediation: str = ""
     source: str = ""
     ignored: bool = False
+    demoted_from: str = ""  # the status --ignore turned into warn (fail or unknown)
+    caveat: str = ""  # something the user must know even when the check passes (shown without -v)
 
     def to_dict(self) -> dict:
         d = {"id": self.id, "status": self.status, "message": self.message,
              "remediation": self.remediation, "source": self.source}
         if self.ignored:
             d["ignored"] = True
+            d["demoted_from"] = self.demoted_from
+        if self.caveat:
+            d["caveat"] = self.caveat
         return d
 
 
@@ -87,16 +92,39 @@ def run_checks(facts: Facts, matrix, release, ignore=(), memo: dict | None = Non
 
 
 def apply_ignore(findings: list[Finding], ignore) -> list[Finding]:
-    """Demote the fail of ignored checks to warn, as kubeadm's --ignore-preflight-errors does."""
+    """Demote fail *and unknown* of ignored checks to warn, as kubeadm's
+    --ignore-preflight-errors does for errors. Unknown too, so that a CI gate is not stuck
+    on a fact this node cannot show (e.g. no kernel config): ignoring it is the user's
+    explicit, recorded decision (`ignored`, `demoted_from`). Nodes that could not be read at
+    all (unreachable, timeout) have no checks and stay unknown."""
     wanted = {i.lower() for i in ignore}
     for f in findings:
-        if f.status == FAIL and ("all" in wanted or f.id.lower() in wanted):
-            f.status, f.ignored = WARN, True
+        if f.status in (FAIL, UNKNOWN) and ("all" in wanted or f.id.lower() in wanted):
+            f.status, f.ignored, f.demoted_from = WARN, True, f.status
     return findings
 
 
-def evaluate(facts: Facts, matrix, *, target: str | None = None, ignore=()) -> dict:
-    """The scoring part of a report node: verdict, checks, sysbox releases, methods."""
+def check_ids(matrix) -> list[str]:
+    """Every id a check can report against this matrix (what --ignore accepts, besides `all`).
+
+    Derived, not listed by hand, so a new check cannot be missed: every check is run on a
+    node with no facts at all (each returns its unknown finding, under its id), plus
+    `known-issues` and one `known-issue.<rule>` per matrix rule."""
+    from ..sections import parse
+    from ..facts import gather
+
+    empty = gather(parse(""))
+    ids = {"known-issues"} | {f"known-issue.{r.id}" for r in matrix.rules}
+    for rel in matrix.releases:
+        ids.update(f.id for f in run_checks(empty, matrix, rel))
+    return sorted(ids)
+
+
+def evaluate(facts: Facts, matrix, *, target: str | None = None, ignore=(), extra=None) -> dict:
+    """The scoring part of a report node: verdict, checks, sysbox releases, methods.
+
+    `extra(release) -> [Finding]`: findings from outside the probe, scored with the node's
+    own for every release (`nodecheck k8s scan` adds what only the Node object says)."""
     from .methods import advise
 
     target_rel = matrix.release(target) if target else matrix.newest
@@ -105,6 +133,8 @@ def evaluate(facts: Facts, matrix, *, target: str | None = None, ignore=()) -> d
     memo: dict = {}
     for rel in matrix.releases:
         fs = run_checks(facts, matrix, rel, ignore, memo)
+        if extra is not None:
+            fs = fs + apply_ignore(list(extra(rel)), ignore)
         per_release[str(rel.version)] = worst(f.status for f in fs)
         if rel is target_rel:
             findings_target = fs

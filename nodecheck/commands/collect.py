@@ -6,16 +6,19 @@ import click
 
 from .. import exitcodes, snapshot
 from ..transport import local
-from ._common import check_root, node_name, root_option, write_json
+from ._common import check_root, dump_yaml, node_name, output_options, root_option, write_json, write_text
 
 
-@click.command(epilog=exitcodes.HELP)
+@click.command(epilog="Exit codes: 0 snapshot written from a complete probe run; 3 the probe timed out, "
+                      "failed or read only part of the node (what was read is still written); 64 usage error; "
+                      "130 interrupted.")
 @root_option
-@click.option("-o", "--output", metavar="FILE", help="Write the snapshot to FILE (default: stdout).")
+@output_options(("json", "yaml"), default="json",
+                file_help="Write the snapshot to PATH, atomically (default: stdout).")
 @click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=1),
               help="Hard deadline for the probe, in seconds.")
 @click.option("--node", "node", metavar="NAME", help="Node name to record (default: the root's hostname).")
-def collect(root: str, output: str | None, timeout: float, node: str | None) -> int:
+def collect(root: str, output: str, output_file: str | None, timeout: float, node: str | None) -> int:
     """Probe this machine (or the root at --root) and write a nodecheck.snapshot/v1 JSON.
 
     The snapshot holds the probe's raw output and the facts parsed from it, so the node
@@ -30,7 +33,10 @@ def collect(root: str, output: str | None, timeout: float, node: str | None) -> 
     source = "local:/" if root == "/" else f"root:{root}"
     doc = snapshot.build(node or node_name(root), run.stdout, source=source,
                          stderr=run.stderr, exit_status=run.exit_status)
-    write_json(doc, output)
+    if output == "yaml":
+        write_text(dump_yaml(doc), output_file)
+    else:
+        write_json(doc, output_file)
     if run.exit_status != 0 or not doc["facts"]["probe"]["complete"]:
         click.echo(f"nodecheck: probe exited {run.exit_status}; snapshot written with what was read: "
                    + "; ".join(doc["facts"]["probe"]["problems"]), err=True)

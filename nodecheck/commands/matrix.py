@@ -11,6 +11,7 @@ import click
 
 from .. import exitcodes
 from .. import matrix as mx
+from ._common import dump_yaml, output_options
 
 
 class MatrixUsageError(click.ClickException):
@@ -50,8 +51,7 @@ def _sha_known(r: mx.Release) -> str:
 
 MATRIX_OPT = click.option("--matrix", "matrix_path", type=click.Path(dir_okay=False), default=None,
                           help="Matrix file (default: $NODECHECK_MATRIX or the bundled matrix/sysbox.yaml).")
-FORMAT_OPT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-                          show_default=True, help="Output format.")
+FORMAT_OPT = output_options(("table", "json", "yaml"), default="table")
 
 
 @click.group("matrix")
@@ -62,15 +62,16 @@ def matrix() -> None:
 @matrix.command("list")
 @MATRIX_OPT
 @FORMAT_OPT
-def list_cmd(matrix_path: str | None, fmt: str) -> None:
+def list_cmd(matrix_path: str | None, output: str) -> None:
     """One line per Sysbox release: date, archs, K8s minors, containerd pin, SHA256 known."""
     m = _load(matrix_path)
-    if fmt == "json":
+    if output in ("json", "yaml"):
         rows = [{"release": str(r.version), "date": r.date.isoformat(), "archs": list(r.archs),
                  "k8s_minors": list(r.k8s_minors),
                  "containerd_pin": r.containerd_pin.version if r.containerd_pin else None,
                  "sha256": {a.filename: a.sha256 for a in r.artifacts}} for r in m.releases]
-        click.echo(json.dumps({"matrix_version": m.version, "releases": rows}, indent=2))
+        doc = {"matrix_version": m.version, "releases": rows}
+        click.echo(json.dumps(doc, indent=2) if output == "json" else dump_yaml(doc), nl=output == "json")
         return
     from rich.table import Table
 
@@ -160,22 +161,21 @@ def _show_text(m: mx.Matrix, r: mx.Release) -> str:
 @matrix.command("show")
 @click.argument("release")
 @MATRIX_OPT
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format.")
-def show_cmd(release: str, matrix_path: str | None, fmt: str) -> None:
+@output_options(("text", "json", "yaml"), default="text")
+def show_cmd(release: str, matrix_path: str | None, output: str) -> None:
     """Everything the matrix says about one RELEASE (e.g. 0.6.5)."""
     m = _load(matrix_path)
     try:
         r = m.release(release)
     except mx.MatrixError as exc:
         raise MatrixUsageError(str(exc)) from exc
-    if fmt == "json":
+    if output in ("json", "yaml"):
         doc: dict[str, Any] = {
             "matrix_version": m.version,
             "release": r.raw,
             "rules": [x for x in m.raw["rules"] if x["id"] in {y.id for y in r.rules}],
         }
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(json.dumps(doc, indent=2) if output == "json" else dump_yaml(doc), nl=output == "json")
     else:
         click.echo(_show_text(m, r))
 
@@ -192,13 +192,17 @@ def validate_cmd(file: str) -> None:
 @matrix.command("diff")
 @click.argument("a", type=click.Path(dir_okay=False))
 @click.argument("b", type=click.Path(dir_okay=False))
-def diff_cmd(a: str, b: str) -> None:
-    """What changed from matrix file A to matrix file B (exit 0 either way)."""
+def diff_cmd(a: str, b: str) -> int:
+    """What changed from matrix file A to matrix file B.
+
+    Exit codes as diff(1): 0 no differences, 1 they differ, 64 a file is missing or invalid.
+    """
     lines = mx.diff(_load(a), _load(b))
     if not lines:
         click.echo("no differences")
     for line in lines:
         click.echo(line)
+    return 1 if lines else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

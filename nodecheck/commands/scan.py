@@ -12,7 +12,10 @@ from rich.console import Console
 from .. import exitcodes, pipeline, snapshot
 from ..report import table
 from ..transport import local
-from ._common import check_root, load_matrix, node_name, root_option
+from ._common import (check_ignore, check_root, dump_yaml, parse_duration, ignore_option, load_matrix, node_name,
+                      output_options, root_option)
+
+FORMATS = ("table", "wide", "json", "yaml")
 
 
 def _console(stream) -> Console:
@@ -31,17 +34,19 @@ def _console(stream) -> Console:
 @click.option("--limit", metavar="PATTERN", help="Only these hosts or groups (Ansible --limit syntax).")
 @click.option("--sysbox", "target", metavar="RELEASE", help="Sysbox release to score against (default: newest in the matrix).")
 @click.option("--matrix", "matrix_path", metavar="FILE", help="Score against this matrix file instead of the bundled one.")
-@click.option("--ignore", multiple=True, metavar="CHECK_ID",
-              help="Demote this check's fail to warn (repeatable, or `all`), like kubeadm's --ignore-preflight-errors.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]),
-              help="table for people (default on a TTY), json for machines (default otherwise).")
-@click.option("-v", "--verbose", is_flag=True, help="Table: show passing checks too.")
-@click.option("-o", "--output", metavar="FILE",
-              help="Append one JSON line per node as each finishes (JSON Lines); a killed run loses only hosts in flight.")
-@click.option("--resume", is_flag=True, help="With --output: skip hosts already in the file.")
+@ignore_option
+@output_options(FORMATS, file_help="Append one JSON line per node as each finishes (JSON Lines); "
+                                   "a killed run loses only the hosts in flight.",
+                help="table for people (default on a TTY), json for machines (default otherwise), "
+                     "yaml, or wide (the table with every check and a full block per host).")
+@click.option("-v", "--verbose", is_flag=True, help="Table: every check and, for a fleet, a full block per host (= -o wide).")
+@click.option("--resume", is_flag=True, help="With --output-file: skip hosts already in the file.")
 @click.option("--junit", metavar="FILE", help="Also write a JUnit XML report (one test case per node and check).")
 @click.option("--nfd-features-file", metavar="PATH",
               help="Also write a Node Feature Discovery features.d file with the verdict and key facts (single node).")
+@click.option("--nfd-expiry", default="24h", show_default=True, metavar="DURATION", callback=lambda c, p, v: parse_duration(v),
+              help="With --nfd-features-file: NFD drops the labels after this long (`# +expiry-time`) unless "
+                   "rescanned, so a node never keeps a stale verdict; e.g. 90m, 24h, 7d; 0 = never.")
 @click.option("--forks", default=50, show_default=True, type=click.IntRange(1, 1000), help="SSH: hosts probed at once.")
 @click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=1),
               help="Hard per-host deadline in seconds (connect, auth and probe together).")
@@ -53,8 +58,8 @@ def _console(stream) -> Console:
 @click.option("--ssh-config", metavar="FILE", help="ssh_config file (default: ~/.ssh/config).")
 @click.option("--accept-new-host-keys", is_flag=True,
               help="Trust and record keys of hosts not yet in known_hosts (OpenSSH accept-new). A changed key still fails.")
-def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_path, ignore, fmt, verbose,
-         output, resume, junit, nfd_features_file, forks, timeout, become, user, port, key_file, known_hosts,
+def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_path, ignore, output,
+         output_file, verbose, resume, junit, nfd_features_file, nfd_expiry, forks, timeout, become, user, port, key_file, known_hosts,
          ssh_config, accept_new_host_keys) -> int:
     """Tell whether nodes can run Sysbox, why not, and how to fix it.
 
@@ -73,11 +78,14 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
     fleet_mode = bool(hosts or inventory or hosts_file)
     if sum([fleet_mode, bool(snapshots), root != "/"]) > 1:
         raise click.UsageError("choose one of: hosts/--inventory/--hosts-file, --snapshot, --root")
-    if resume and not output:
-        raise click.UsageError("--resume needs --output FILE")
+    if resume and not output_file:
+        raise click.UsageError("--resume needs --output-file FILE")
     matrix = load_matrix(matrix_path, target)
-    ignore = tuple(i.strip() for i in ignore if i.strip())
-    fmt = fmt or ("table" if sys.stdout.isatty() else "json")
+    ignore = check_ignore(ignore, matrix)
+    fmt = output or ("table" if sys.stdout.isatty() else "json")
+    if fmt == "wide":
+        fmt, verbose = "table", True
+    output = output_file
 
     writer = None
     if output:
@@ -134,6 +142,8 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
     report = pipeline.build_report(nodes, matrix=matrix, target=target)
     if fmt == "json":
         sys.stdout.write(json.dumps(report, separators=(",", ":")) + "\n")
+    elif fmt == "yaml":
+        sys.stdout.write(dump_yaml(report))
     else:
         table.render(report, _console(sys.stdout), verbose=verbose)
     if junit:
@@ -143,7 +153,9 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
         if len(nodes) != 1:
             raise click.UsageError("--nfd-features-file describes one node; scan a single node with it")
         from ..report.nfd import features_file
-        _write_text(nfd_features_file, features_file(nodes[0]))
+        import datetime as dt
+        expires = dt.datetime.now(dt.timezone.utc) + nfd_expiry if nfd_expiry else None
+        _write_text(nfd_features_file, features_file(nodes[0], expires))
     if not nodes:
         click.echo("nodecheck: no hosts to scan", err=True)
         return exitcodes.UNKNOWN

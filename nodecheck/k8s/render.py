@@ -43,6 +43,19 @@ ENTRYPOINT = ["nodecheck", "scan", "--root", HOST, "--format", "json"]
 # a signal) stays a failure. The verdict itself is in the one-line JSON on stdout.
 SCAN_WRAPPER = ["/bin/sh", "-c", '"$@"; rc=$?; if [ "$rc" -le 3 ]; then exit 0; fi; exit "$rc"', "nodecheck-scan"]
 
+# The NFD variant (`--nfd`): NFD's worker reads local feature files from this host
+# directory and nfd-master turns them into node labels. Directory, not DirectoryOrCreate:
+# NFD must be installed first (its worker creates the directory); on a node without it the
+# pod fails visibly ("hostPath type check failed") instead of creating paths on the host.
+NFD_FEATURES_DIR = "/etc/kubernetes/node-feature-discovery/features.d"
+NFD_MOUNT = "/nfd/features.d"
+NFD_FILE = f"{NFD_MOUNT}/nodecheck-sysbox"
+# The DaemonSet rescans this often and the file expires after NFD_EXPIRY, so labels stay
+# while the DaemonSet runs and disappear within a day of deleting it (or of a node whose
+# scan stops working): never a stale "pass".
+NFD_INTERVAL_S = 6 * 3600
+NFD_EXPIRY = "24h"
+
 RESOURCES = {
     "requests": {"cpu": "10m", "memory": "64Mi"},
     "limits": {"cpu": "500m", "memory": "256Mi"},
@@ -171,20 +184,58 @@ def container_security_context() -> dict:
     }
 
 
-def scan_container(image: str, with_=()) -> dict:
-    return {
+def node_name_env() -> list[dict]:
+    # The report is named after the Kubernetes node (as `kubectl get nodes` shows it), not
+    # the host's /etc/hostname, which need not match; nodecheck reads NODE_NAME first.
+    return [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
+
+
+def nfd_args() -> list[str]:
+    return ["--nfd-features-file", NFD_FILE, "--nfd-expiry", NFD_EXPIRY]
+
+
+def nfd_volume() -> dict:
+    return {"name": "nfd-features", "hostPath": {"path": NFD_FEATURES_DIR, "type": "Directory"}}
+
+
+def nfd_security_context() -> dict:
+    # The one deviation of the NFD variant: features.d is root-owned (0755), and a pod
+    # without capabilities cannot chown, so the only way to create the file there is to be
+    # its owner, UID 0. Everything else stays: no capabilities at all (root without
+    # CAP_DAC_OVERRIDE cannot write what DAC forbids root), no privilege escalation, a
+    # read-only root filesystem and read-only host mounts; only features.d is writable.
+    sc = container_security_context()
+    sc.update({"runAsNonRoot": False, "runAsUser": 0, "runAsGroup": 0})
+    return sc
+
+
+def scan_container(image: str, with_=(), nfd: bool = False) -> dict:
+    c = {
         "name": "scan",
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": list(SCAN_WRAPPER),
-        "args": list(ENTRYPOINT),
+        "args": list(ENTRYPOINT) + (nfd_args() if nfd else []),
+        "env": node_name_env(),
         "resources": copy.deepcopy(RESOURCES),
-        "securityContext": container_security_context(),
+        "securityContext": nfd_security_context() if nfd else container_security_context(),
         # readOnlyRootFilesystem: the parsers need a scratch dir (the distro parser lays the
         # probe's release files out in a temporary root), so /tmp is a small memory emptyDir.
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}] + [volume_mount(m) for m in mounts_for(with_)],
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    if nfd:
+        c["volumeMounts"].append({"name": "nfd-features", "mountPath": NFD_MOUNT, "readOnly": False})
+    return c
+
+
+def refresh_container(image: str, with_=()) -> dict:
+    """NFD DaemonSet: rescan every NFD_INTERVAL_S so the expiring feature file is renewed."""
+    c = scan_container(image, with_, nfd=True)
+    c["name"] = "refresh"
+    c["command"] = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep " + str(NFD_INTERVAL_S)
+                    + ' & wait $!; "$@" >/dev/null; done', "nodecheck-refresh"]
+    return c
 
 
 def idle_container(image: str) -> dict:
@@ -200,7 +251,8 @@ def idle_container(image: str) -> dict:
     }
 
 
-def pod_spec(containers: list[dict], with_=(), init: list[dict] | None = None, restart: str = "Always") -> dict:
+def pod_spec(containers: list[dict], with_=(), init: list[dict] | None = None, restart: str = "Always",
+             nfd: bool = False) -> dict:
     spec = {
         "serviceAccountName": APP,
         "automountServiceAccountToken": False,
@@ -224,6 +276,8 @@ def pod_spec(containers: list[dict], with_=(), init: list[dict] | None = None, r
     spec["containers"] = containers
     spec["volumes"] = [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}] + [
         volume(m) for m in mounts_for(with_)]
+    if nfd:
+        spec["volumes"].append(nfd_volume())
     return spec
 
 
@@ -249,8 +303,9 @@ def service_account(ns: str) -> dict:
             "metadata": {"name": APP, "namespace": ns, "labels": {"app.kubernetes.io/name": APP}}}
 
 
-def daemonset(ns: str, image: str, with_=()) -> dict:
+def daemonset(ns: str, image: str, with_=(), nfd: bool = False) -> dict:
     lab = labels("daemonset")
+    main = refresh_container(image, with_) if nfd else idle_container(image)
     return {"apiVersion": "apps/v1", "kind": "DaemonSet",
             "metadata": {"name": APP, "namespace": ns, "labels": dict(lab)},
             "spec": {
@@ -259,16 +314,16 @@ def daemonset(ns: str, image: str, with_=()) -> dict:
                 "template": {
                     "metadata": {"labels": dict(lab),
                                  "annotations": {"kubectl.kubernetes.io/default-container": "scan"}},
-                    "spec": pod_spec([idle_container(image)], with_, init=[scan_container(image, with_)]),
+                    "spec": pod_spec([main], with_, init=[scan_container(image, with_, nfd)], nfd=nfd),
                 }}}
 
 
 NODES_PLACEHOLDER = 1
 
 
-def job(ns: str, image: str, nodes: int = NODES_PLACEHOLDER, with_=()) -> dict:
+def job(ns: str, image: str, nodes: int = NODES_PLACEHOLDER, with_=(), nfd: bool = False) -> dict:
     lab = labels("job")
-    spec = pod_spec([scan_container(image, with_)], with_, restart="Never")
+    spec = pod_spec([scan_container(image, with_, nfd)], with_, restart="Never", nfd=nfd)
     # One pod per node: required anti-affinity on hostname, like NFD's one-shot worker Job.
     spec["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
         {"labelSelector": {"matchLabels": dict(lab)}, "topologyKey": "kubernetes.io/hostname"}]}}
@@ -287,12 +342,12 @@ def job(ns: str, image: str, nodes: int = NODES_PLACEHOLDER, with_=()) -> dict:
 
 
 def documents(kind: str = "daemonset", image: str = DEFAULT_IMAGE, ns: str = DEFAULT_NAMESPACE,
-              nodes: int = NODES_PLACEHOLDER, with_=()) -> list[dict]:
+              nodes: int = NODES_PLACEHOLDER, with_=(), nfd: bool = False) -> list[dict]:
     if kind not in ("daemonset", "job"):
         raise ValueError(f"kind must be daemonset or job, not {kind!r}")
     if nodes < 1:
         raise ValueError("nodes must be >= 1")
-    work = daemonset(ns, image, with_) if kind == "daemonset" else job(ns, image, nodes, with_)
+    work = daemonset(ns, image, with_, nfd) if kind == "daemonset" else job(ns, image, nodes, with_, nfd)
     return [namespace(ns), service_account(ns), work]
 
 
@@ -301,9 +356,9 @@ def dump(docs: list[dict]) -> str:
 
 
 def render(kind: str = "daemonset", image: str = DEFAULT_IMAGE, ns: str = DEFAULT_NAMESPACE,
-           nodes: int = NODES_PLACEHOLDER, with_=()) -> str:
+           nodes: int = NODES_PLACEHOLDER, with_=(), nfd: bool = False) -> str:
     """Multi-document YAML, ready for `kubectl apply -f -`."""
-    return dump(documents(kind, image, ns, nodes, with_))
+    return dump(documents(kind, image, ns, nodes, with_, nfd))
 
 
 # --- deploy/ (kustomize) generation -------------------------------------------------------
