@@ -13,7 +13,7 @@ import shlex
 import sys
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
@@ -102,7 +102,7 @@ class ActionModule(ActionBase):
         # `nodecheck scan --root`; quoted, never interpolated raw into the command.
         root = args.get("root") or "/"
         text = probe.script()
-        res = self._low_level_execute_command("sh -s -- " + shlex.quote(str(root)), in_data=text, sudoable=True)
+        res = self._low_level_execute_command("sh -s -- " + shlex.quote(str(root)), in_data=to_bytes(text), sudoable=True)
         stdout = to_text(res.get("stdout", ""), errors="surrogate_or_replace")
         if res.get("rc") not in (0, None) and "DONE" not in stdout:
             result["failed"] = True
