@@ -339,7 +339,9 @@ def api_error_line(msg: Any) -> str:
     m = re.search(r'"message"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
     if m:
         return m.group(1).replace('\\"', '"')
-    for pat, say in ((r"CERTIFICATE_VERIFY_FAILED[^'\")]*", None), (r"Connection refused", "connection refused"),
+    where = re.search(r"host='([^']+)', port=(\d+)", text)
+    at = f" ({where.group(1)}:{where.group(2)})" if where else ""
+    for pat, say in ((r"CERTIFICATE_VERIFY_FAILED[^'\")]*", None), (r"Connection refused", "connection refused" + at),
                      (r"Unauthorized", "Unauthorized (401): the credentials were rejected (expired or wrong token/cert)")):
         m = re.search(pat, text)
         if m:
