@@ -23,3 +23,20 @@ def k8s_cluster():
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def k8s_real_node(k8s_cluster):
+    """A real kubelet + containerd node on this machine joined to `k8s_cluster`, running the images built
+    from the project's Dockerfile (tests/k8slab/node.py). Skips only where it cannot run at all (not root,
+    packages missing: tests/setup-system.sh installs them); a node that fails to come up fails the test."""
+    from tests.k8slab.node import preflight, start_real_node
+
+    why = preflight()
+    if why:
+        pytest.skip(why)
+    node = start_real_node(k8s_cluster, "nodecheck-lab-node")
+    try:
+        yield node
+    finally:
+        node.stop()

@@ -124,8 +124,8 @@ def pause_image() -> Image:
             c = _run([*b, "from", "scratch"]).stdout.strip()
             _run([*b, "copy", c, str(tmp / "pause"), "/pause"])
             _run([*b, "config", "--user", "65535:65535", "--entrypoint", '["/pause"]', c])
-            _run([*b, "commit", "-q", c, "localhost/nodecheck-lab-pause"])
-            _run([*b, "push", "localhost/nodecheck-lab-pause", f"docker-archive:{dest}:{PAUSE_REF}"])
+            _run([*b, "commit", "-q", c, PAUSE_REF])
+            _run([*b, "push", PAUSE_REF, f"docker-archive:{dest}:{PAUSE_REF}"])
 
     archive, spent = _cached("pause", key, build)
     return Image(PAUSE_REF, archive, key, spent)
@@ -198,9 +198,9 @@ def nodecheck_image() -> Image:
                     vols += ["--volume", f"{f}:{f}:ro"]
             _log(f"images: buildah bud {dockerfile} (BASE={base_ref})")
             _run([*b, "bud", "--network", "host", "--pull=never", "--isolation", "oci", *vols,
-                  "--build-arg", f"BASE={base_ref}", "-f", str(dockerfile), "-t", "localhost/nodecheck-lab",
+                  "--build-arg", f"BASE={base_ref}", "-f", str(dockerfile), "-t", ref,
                   str(REPO)])
-            _run([*b, "push", "localhost/nodecheck-lab", f"docker-archive:{dest}:{ref}"])
+            _run([*b, "push", ref, f"docker-archive:{dest}:{ref}"])
 
     archive, spent = _cached("nodecheck", key, build)
     return Image(ref, archive, key, spent)
