@@ -1,89 +1,187 @@
-"""Human output: a table per node. Computes nothing; renders a nodecheck.report/v1 dict."""
+"""Human output. Computes nothing; renders a nodecheck.report/v1 dict.
+
+Everything is laid out with rich grids, so columns line up and long messages wrap inside
+their column at the console's width (a terminal's, or 80 columns / $COLUMNS when piped).
+
+- One node: a block (facts, the checks that did not pass, caveats of passing checks,
+  deployment methods, releases it can run). `verbose` adds the passing checks.
+- A fleet: one line per host (like Ansible's PLAY RECAP) and the caveats that apply,
+  grouped; `verbose` (`-v`, `-o wide`) puts every host's block before the recap.
+"""
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Console
+from rich.padding import Padding
+from rich.table import Table
 from rich.text import Text
 
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "unknown": "magenta"}
 ICON = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "unknown": "UNKNOWN"}
+VERDICTS = ("pass", "warn", "fail", "unknown")
 
 
 def _status(s: str) -> Text:
     return Text(ICON.get(s, s.upper()), style=STYLE.get(s, ""))
 
 
-def render_node(console: Console, node: dict, *, verbose: bool = False) -> None:
+def _grid() -> Table:
+    return Table.grid(padding=(0, 2), pad_edge=False, expand=False)
+
+
+def _facts_line(node: dict) -> str:
     f = node.get("facts") or {}
-    title = Text.assemble(
-        ("Node ", "bold"), (node["node"], "bold"), "  verdict ", _status(node["verdict"]),
-    )
+    return (f"{f.get('distro.name') or f.get('distro.id') or 'unknown distro'}, kernel "
+            f"{f.get('kernel.release') or 'unknown'} ({f.get('arch') or 'unknown arch'}), "
+            f"SELinux {f.get('selinux.mode') or 'unknown'}, cgroup v{f.get('cgroups.version') or '?'}")
+
+
+def _check_rows(checks: list[dict], verbose: bool) -> Table:
+    t = _grid()
+    t.add_column(no_wrap=True, min_width=7)
+    t.add_column(no_wrap=True, max_width=28, overflow="fold")
+    t.add_column(overflow="fold")
+    for c in checks:
+        caveat = c.get("caveat")
+        if not verbose and c["status"] == "pass" and not caveat:
+            continue
+        body = Text(c["message"])
+        if c.get("remediation") and c["status"] != "pass":
+            body.append("\n")
+            body.append("fix: ", style="bold")
+            body.append(c["remediation"])
+        if caveat:
+            body.append("\n")
+            body.append("note: ", style="bold yellow")
+            body.append(caveat)
+        if c.get("ignored"):
+            body.append(f"\n({c.get('demoted_from') or 'fail'} demoted to warn by --ignore)", style="dim")
+        t.add_row(_status(c["status"]), Text(c["id"], style="bold"), body)
+    return t
+
+
+def render_node(console: Console, node: dict, *, verbose: bool = False) -> None:
+    title = Text.assemble(("Node ", "bold"), (node["node"], "bold"), "  verdict ", _status(node["verdict"]))
     console.print(title)
     if node.get("error"):
         err = node["error"]
-        console.print(f"  {err['kind']}: {err['message']}")
+        t = _grid()
+        t.add_column(no_wrap=True)
+        t.add_column(overflow="fold")
+        t.add_row(Text(err["kind"], style="bold"), err["message"])
         if err.get("stderr_tail"):
-            console.print("  stderr: " + err["stderr_tail"].strip().replace("\n", "\n          "))
+            t.add_row("stderr", err["stderr_tail"].strip())
+        console.print(Padding(t, (0, 0, 0, 2)))
         console.print()
         return
-    console.print(
-        f"  {f.get('distro.name') or f.get('distro.id') or 'unknown distro'}, kernel "
-        f"{f.get('kernel.release') or 'unknown'} ({f.get('arch') or 'unknown arch'}), "
-        f"SELinux {f.get('selinux.mode')}, cgroup v{f.get('cgroups.version') or '?'}",
-        highlight=False,
-    )
+    console.print(Padding(Text(_facts_line(node)), (0, 0, 0, 2)))
     sb = node.get("sysbox") or {}
-    shown = [c for c in node.get("checks", []) if verbose or c["status"] != "pass"]
+    checks = node.get("checks", [])
+    shown = [c for c in checks if verbose or c["status"] != "pass" or c.get("caveat")]
     if shown:
         console.print(Text(f"  checks against Sysbox {sb.get('target')}:", style="bold"))
-    for c in shown:
-        label = ICON.get(c["status"], c["status"].upper())
-        console.print(Text.assemble("    ", (f"{label:<8}", STYLE.get(c["status"], "")), (c["id"], "bold"),
-                                    "  ", c["message"]))
-        if c.get("remediation") and c["status"] != "pass":
-            console.print(Text.assemble("             ", ("fix: ", "bold"), c["remediation"]))
-        if c.get("ignored"):
-            console.print(Text("             (fail demoted to warn by --ignore)", style="dim"))
-    passed = sum(1 for c in node.get("checks", []) if c["status"] == "pass")
-    if not verbose and passed:
-        console.print(f"  {passed} checks passed (--verbose shows them)", style="dim")
+        console.print(Padding(_check_rows(checks, verbose), (0, 0, 0, 4)))
+    hidden = sum(1 for c in checks if c["status"] == "pass" and not c.get("caveat"))
+    if not verbose and hidden:
+        console.print(f"  {hidden} more checks passed (-v shows them)", style="dim")
     methods = node.get("methods") or {}
     if methods:
         console.print("  deployment methods:", style="bold")
+        t = _grid()
+        t.add_column(no_wrap=True)
+        t.add_column(no_wrap=True, min_width=7)
+        t.add_column(overflow="fold")
         for name, m in methods.items():
-            label = ICON.get(m["status"], m["status"].upper())
-            console.print(Text.assemble("    ", (f"{name:<19}", ""), (f"{label:<8}", STYLE.get(m["status"], "")), m["reason"]))
+            t.add_row(name, _status(m["status"]), m["reason"])
+        console.print(Padding(t, (0, 0, 0, 4)))
     compat = sb.get("compatible_releases") or []
-    if "not_ruled_out" in sb and not compat:
-        # A prescan from the Kubernetes API (`nodecheck k8s nodes`): most checks need the probe,
-        # so say what the Node's facts leave open rather than "can run: none".
-        nro = sb["not_ruled_out"]
-        console.print(Text.assemble("  Sysbox releases the Node's facts do not rule out: ",
-                                    (", ".join(nro) if nro else "none", "bold"),
-                                    " (the node probe decides the rest)"))
-        console.print()
-        return
-    console.print(
-        Text.assemble(
-            "  Sysbox releases this node can run: ", (", ".join(compat) if compat else "none", "bold"),
-        )
-    )
     rec = sb.get("recommended")
-    console.print(Text.assemble("  recommended: ", (rec or "none (see failing checks)", "bold green" if rec else "bold red")))
+    for label, value in (("Sysbox releases this node can run:", Text(", ".join(compat) if compat else "none", style="bold")),
+                         ("recommended:", Text(rec or "none (see failing checks)", style="bold green" if rec else "bold red"))):
+        t = Table.grid(padding=(0, 1), pad_edge=False)  # one grid per line: wraps under its value
+        t.add_column(no_wrap=True)
+        t.add_column(overflow="fold")
+        t.add_row(label, value)
+        console.print(Padding(t, (0, 0, 0, 2)))
     console.print()
 
 
-def render(report: dict, console: Console, *, verbose: bool = False) -> None:
+def _not_passing(node: dict) -> Text:
+    if node.get("error"):
+        err = node["error"]
+        return Text(f"{err['kind']}: {err['message']}")
+    out = Text()
+    for c in node.get("checks", []):
+        if c["status"] != "pass":
+            if out:
+                out.append(", ")
+            out.append(c["id"], style=STYLE.get(c["status"], ""))
+    return out
+
+
+def recap(console: Console, report: dict) -> None:
+    """One line per host, then the caveats that apply to some of them."""
     nodes = report.get("nodes", [])
-    for node in nodes:
-        render_node(console, node, verbose=verbose)
-    if len(nodes) > 1:
+    console.print(Text(f"RECAP: Sysbox {report.get('target')}", style="bold"))
+    t = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold", show_edge=False)
+    t.add_column("HOST", overflow="fold", min_width=12, max_width=32)
+    t.add_column("VERDICT", no_wrap=True)
+    for v in VERDICTS:
+        t.add_column({"unknown": "UNKN"}.get(v, v.upper()), justify="right", no_wrap=True)
+    t.add_column("RECOMMENDED", no_wrap=True)
+    t.add_column("NOT PASSING", overflow="fold", min_width=20)
+    caveats: dict[tuple[str, str], list[str]] = {}
+    for n in nodes:
+        checks = n.get("checks", [])
+        counts = [str(sum(1 for c in checks if c["status"] == v)) if not n.get("error") else "-" for v in VERDICTS]
+        rec = (n.get("sysbox") or {}).get("recommended") or "-"
+        t.add_row(n["node"], _status(n["verdict"]), *counts, rec, _not_passing(n))
+        for c in checks:
+            if c.get("caveat"):
+                caveats.setdefault((c["id"], c["caveat"]), []).append(n["node"])
+    console.print(t)
+    if caveats:
+        console.print(Text("notes:", style="bold yellow"))
+        g = _grid()
+        g.add_column(no_wrap=True, max_width=28, overflow="fold")
+        g.add_column(overflow="fold")
+        for (cid, text), hosts in caveats.items():
+            who = "every host" if len(hosts) == len(nodes) else ", ".join(hosts)
+            g.add_row(Text(cid, style="bold"), Text(f"{text} ({who})"))
+        console.print(Padding(g, (0, 0, 0, 2)))
+
+
+def render(report: dict, console: Console, *, verbose: bool = False) -> None:
+    # rich pads every grid row to its full width: render, then drop the trailing blanks so
+    # piped output and copy-paste carry no runs of spaces (colour codes are kept).
+    with console.capture() as cap:
+        _render(report, console, verbose=verbose)
+    text = cap.get()
+    console.file.write("\n".join(_TRAILING.sub(r"\1", ln) for ln in text.split("\n")))
+    console.file.flush()
+
+
+_TRAILING = re.compile(r"[ ]+((?:\x1b\[[0-9;]*m)*)$")
+
+
+def _render(report: dict, console: Console, *, verbose: bool = False) -> None:
+    nodes = report.get("nodes", [])
+    if len(nodes) == 1:
+        render_node(console, nodes[0], verbose=verbose)
+    elif nodes:
+        if verbose:
+            for node in nodes:
+                render_node(console, node, verbose=True)
+        recap(console, report)
         counts = report.get("summary", {})
-        parts = [Text.assemble((f"{counts.get(v, 0)} {v}", STYLE[v])) for v in ("pass", "warn", "fail", "unknown")]
         line = Text(f"{len(nodes)} nodes: ")
-        for i, p in enumerate(parts):
+        for i, v in enumerate(VERDICTS):
             if i:
                 line.append(", ")
-            line.append(p)
+            line.append(f"{counts.get(v, 0)} {v}", style=STYLE[v])
+        if not verbose:
+            line.append("  (-v: every host's checks)", style="dim")
         console.print(line)
     console.print(f"matrix {report.get('matrix_version')}, target Sysbox {report.get('target')}", style="dim")
