@@ -16,7 +16,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 PLAYBOOKS = REPO / "playbooks"
 BIN = Path(sys.executable).parent
-ROLES = ("preflight", "sysbox", "containerd_pin")
+ROLES = ("preflight", "sysbox", "containerd_pin", "k8s_node_labels", "fuse_device_plugin", "sysbox_k8s")
 
 
 def _env(**extra):
@@ -46,7 +46,7 @@ def test_ansible_lint_production_profile_passes():
     assert "Profile 'production' was required, and it passed" in r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("playbook", ["site.yml", "preflight.yml"])
+@pytest.mark.parametrize("playbook", ["site.yml", "preflight.yml", "k8s.yml", "k8s-uninstall.yml"])
 def test_syntax_check(playbook):
     r = subprocess.run([_tool("ansible-playbook"), "--syntax-check", "-i", "localhost,", playbook],
                        cwd=PLAYBOOKS, env=_env(), capture_output=True, text=True, timeout=120)
