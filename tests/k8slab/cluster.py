@@ -21,8 +21,9 @@ controller counts them in desiredNumberScheduled and the real scheduler binds po
 pods stay Pending-bound: nothing runs them. A real kubelet can join with
 kubeconfig_for("system:node:NAME", ["system:nodes"]) and serving_cert_for(NAME, ips).)
 
-Teardown: stop() (idempotent), atexit, and a detached reaper process (tests/lab/reaper.py) that
-kills every component when the owning process dies, SIGKILL included, or after max_lifetime.
+Teardown: stop() (idempotent), atexit, and a detached reaper process (tests/k8slab/reaper.py) that
+kills every component and removes the temp dir when the owning process dies, SIGKILL included,
+or after max_lifetime.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 SERVICE_CIDR = "10.96.0.0/16"
 START_TIMEOUT = float(os.environ.get("NODECHECK_K8SLAB_TIMEOUT", "180"))
 HEARTBEAT_S = 10.0
+NODE_GRACE_S = 30
 # What the apiserver calls kubelets as (pods/log, exec): bound to system:kubelet-api-admin below.
 KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 
@@ -217,7 +219,7 @@ class Cluster:
                 f"--listen-peer-urls=http://127.0.0.1:{self.etcd_peer_port}",
                 f"--initial-advertise-peer-urls=http://127.0.0.1:{self.etcd_peer_port}",
                 f"--initial-cluster=k8slab=http://127.0.0.1:{self.etcd_peer_port}",
-                "--listen-metrics-urls=", f"--cert-file={p}/etcd.crt", f"--key-file={p}/etcd.key",
+                f"--cert-file={p}/etcd.crt", f"--key-file={p}/etcd.key",
                 "--client-cert-auth", f"--trusted-ca-file={self.ca_file}",
                 "--log-level=warn", "--quota-backend-bytes=1073741824", "--unsafe-no-fsync",
             ]
@@ -251,6 +253,9 @@ class Cluster:
                 f"--cert-dir={self.workdir / 'cm-certs'}",
                 f"--service-account-private-key-file={p}/sa.key", f"--root-ca-file={self.ca_file}",
                 "--use-service-account-credentials=true", "--leader-elect=false",
+                # Shorter than the default 50 s so a test can show, in reasonable time, that the
+                # heartbeat keeps registered nodes Ready (HEARTBEAT_S is a third of it).
+                f"--node-monitor-grace-period={NODE_GRACE_S}s",
                 f"--service-cluster-ip-range={SERVICE_CIDR}", "--profiling=false", "--v=1",
             ]
         if component == "kube-scheduler":
@@ -361,8 +366,9 @@ class Cluster:
         self._save_state()
         # The reaper first: from here on, the components die with this process whatever happens.
         self._reaper = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "lab" / "reaper.py"), str(self.state_path), str(os.getpid()),
-             reaper.proc_start(os.getpid()) or "", str(time.time() + self.max_lifetime)],
+            [sys.executable, str(HERE / "reaper.py"), str(self.state_path), str(os.getpid()),
+             reaper.proc_start(os.getpid()) or "", str(time.time() + self.max_lifetime),
+             *([str(self.workdir)] if self._own_workdir else [])],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         atexit.register(self.stop)
