@@ -23,9 +23,9 @@ def facts_from_output(stdout: str) -> Facts:
 
 
 def node_from_facts(name: str, facts: Facts, *, matrix, target: str | None = None,
-                    ignore=(), source: str | None = None) -> dict:
+                    ignore=(), source: str | None = None, extra=None) -> dict:
     from .checks import evaluate  # the checks need the matrix package; import on use
-    result = evaluate(facts, matrix, target=target, ignore=ignore)
+    result = evaluate(facts, matrix, target=target, ignore=ignore, extra=extra)
     node = {"node": name, "source": source, **result, "facts": facts.summary(), "error": None}
     problems = facts.probe.get("problems") or []
     if problems:

@@ -31,17 +31,33 @@ def k8s() -> None:
                    f"labels expiring after {_render.NFD_EXPIRY}, and the DaemonSet rescans every "
                    f"{_render.NFD_INTERVAL_S // 3600}h. The container runs as UID 0 without capabilities "
                    "(deploy/README.md says why).")
+@click.option("--rbac", is_flag=True,
+              help="Instead: what `nodecheck k8s scan` needs, applied once by an admin: the namespace, the "
+                   "pod's ServiceAccount (no rights), the scanner's Role (jobs create/delete/get, pods get/list, "
+                   "pods/log get, events list) and ClusterRole (nodes get/list), and with --user/--group/"
+                   "--serviceaccount the bindings.")
+@click.option("--user", "rbac_users", multiple=True, metavar="NAME", help="--rbac: bind to this user (repeatable).")
+@click.option("--group", "rbac_groups", multiple=True, metavar="NAME", help="--rbac: bind to this group (repeatable).")
+@click.option("--serviceaccount", "rbac_sas", multiple=True, metavar="NAMESPACE:NAME",
+              help="--rbac: bind to this ServiceAccount (repeatable), as `kubectl create rolebinding`.")
 @output_options(("yaml", "json"), default="yaml",
                 file_help="Write the manifests to PATH instead of stdout (atomically).",
                 help="yaml: multi-document YAML (default); json: one v1 List. Both work with `kubectl apply -f`.")
 def render(job: bool, daemonset: bool, image: str, namespace: str, nodes: int | None, with_: tuple[str, ...],
-           nfd: bool, output: str, output_file: str | None) -> None:
+           nfd: bool, output: str, output_file: str | None, rbac: bool = False, **subjects) -> None:
     """Print ready manifests: `nodecheck k8s render | kubectl apply -f -`.
 
     The same manifests as deploy/ (kustomize). Each pod prints one JSON report line, named
     after its Kubernetes node (NODE_NAME from the downward API);
     `kubectl logs -n NS -l app.kubernetes.io/name=nodecheck -c scan` gathers the fleet.
     """
+    if rbac or any(subjects.values()):
+        docs = _rbac_documents(rbac, job or daemonset or nodes is not None or with_ or nfd, namespace, **subjects)
+        if output == "json":
+            write_json({"apiVersion": "v1", "kind": "List", "items": docs}, output_file)
+        else:
+            write_text(_render.dump(docs), output_file)
+        return
     if job and daemonset:
         raise click.UsageError("--job and --daemonset are alternatives: pass one (the default is --daemonset)")
     kind = "job" if job else "daemonset"
@@ -54,6 +70,26 @@ def render(job: bool, daemonset: bool, image: str, namespace: str, nodes: int | 
         write_json({"apiVersion": "v1", "kind": "List", "items": docs}, output_file)
     else:
         write_text(_render.dump(docs), output_file)
+
+
+def _rbac_documents(rbac: bool, workload_options: bool, namespace: str, rbac_users, rbac_groups, rbac_sas) -> list:
+    from ..k8s import rbac as _rbac
+    if not rbac:
+        raise click.UsageError("--user, --group and --serviceaccount go with --rbac")
+    if workload_options:
+        raise click.UsageError("--rbac renders the scanner's rights only: drop --job/--daemonset/--nodes/--with/--nfd")
+    try:
+        subj = _rbac.subjects(rbac_users, rbac_groups, rbac_sas)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--serviceaccount") from exc
+    if not subj:
+        click.echo("nodecheck: no --user/--group/--serviceaccount given: the Role and ClusterRole are rendered "
+                   "without bindings", err=True)
+    return _rbac.documents(namespace, subj)
+
+
+from .k8s_scan import scan as _scan  # noqa: E402 - `nodecheck k8s scan` lives in its own module
+k8s.add_command(_scan)
 
 
 from .k8s_nodes import cluster as _cluster, nodes as _nodes  # noqa: E402 - API prescans, own module

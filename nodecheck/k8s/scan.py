@@ -315,9 +315,11 @@ class Scanner:
 
     def _create_jobs(self, runs: dict[str, NodeRun], result: ScanResult, deadline: float) -> None:
         from kubernetes.client.exceptions import ApiException
+        first = True
         for i, r in enumerate(runs.values()):
             if r.done:
                 continue
+            was_first, first = first, False
             body = job_for(r.node, i, self.run_id, self.opts)
             name = body["metadata"]["name"]
             try:
@@ -331,7 +333,7 @@ class Scanner:
             except ApiException as exc:
                 if exc.status == 409:  # a retried create whose first try reached the server
                     pass
-                elif exc.status in (401, 403) or (exc.status == 404 and i == 0):
+                elif exc.status in (401, 403) or (exc.status == 404 and was_first):
                     hint = (f" (namespace {self.opts.namespace} must exist with the nodecheck ServiceAccount: "
                             f"`nodecheck k8s render --rbac | kubectl apply -f -`)" if exc.status == 404 else "")
                     raise ScanError(f"cannot create job {name} in namespace {self.opts.namespace}: "
@@ -502,19 +504,3 @@ def _affinity_node(pod: dict) -> str | None:
             if f.get("key") == "metadata.name" and f.get("operator") == "In" and len(f.get("values") or []) == 1:
                 return f["values"][0]
     return None
-
-
-def connect(kubeconfig: str | None = None, context: str | None = None):
-    """An ApiClient the way kubectl finds one: --kubeconfig, $KUBECONFIG, ~/.kube/config, else in-cluster."""
-    import os
-
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-    try:
-        if kubeconfig or os.environ.get("KUBECONFIG") or os.path.exists(os.path.expanduser("~/.kube/config")):
-            return config.new_client_from_config(config_file=kubeconfig, context=context)
-        config.load_incluster_config()
-        return client.ApiClient()
-    except (ConfigException, OSError, ValueError, TypeError) as exc:
-        raise ScanError(f"no usable kubeconfig: {' '.join(str(exc).split())[:300]}") from exc
-

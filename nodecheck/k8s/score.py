@@ -14,6 +14,66 @@ from .podlog import report_node_from_log, snapshot_from_log
 from .scan import NodeRun, ScanResult
 
 
+# The runtimes a Node's nodeInfo names, by the probe's runtime keys.
+_NODE_RUNTIMES = {"containerd": "containerd", "cri-o": "crio", "docker": "docker"}
+
+
+def fill_from_node(facts, nf) -> list[str]:
+    """Give the probe's facts what only the Node object knows, where the probe could not read it:
+    the running kubelet's version (the probe sees it only in a package database the pod may not
+    mount) and the CRI runtime's. A version the probe did read is kept (it names the package the
+    installer acts on). Returns the facts filled, for the report."""
+    from ..facts.runtimes import Runtime
+
+    filled = []
+    src = "node.status.nodeInfo"
+    rt = facts.runtimes
+    if nf.kubelet_version and not rt.get("kubelet").upstream:
+        rt.runtimes["kubelet"] = Runtime(installed=True, version=nf.kubelet_version,
+                                         upstream=nf.kubelet_version.lstrip("v"), source=f"{src}.kubeletVersion")
+        filled.append("kubelet.version")
+    if rt.kubelet_configured is None:
+        rt.kubelet_configured = True  # a Node is registered by a kubelet
+    key = _NODE_RUNTIMES.get(nf.runtime_scheme or "")
+    if key and nf.runtime_version and not rt.get(key).upstream:
+        rt.runtimes[key] = Runtime(installed=True, version=nf.runtime_version, upstream=nf.runtime_version,
+                                   source=f"{src}.containerRuntimeVersion")
+        filled.append(f"runtime.{key}.version")
+    return filled
+
+
+def score_with_node(name: str, raw: str, node_obj: dict | None, *, matrix, target: str | None, ignore,
+                    source: str) -> dict:
+    """The pod's probe output scored here, merged with its Node object (`nodecheck k8s nodes`'s
+    facts): the Node fills what the probe could not read, and the Node-only checks (the runtime as
+    the Kubernetes installer sees it, managed node pools, a non-Linux node) are scored with the
+    probe's for every release. The probe's own GPU check is kept: it sees the PCI devices."""
+    from .. import sections
+    from ..facts import gather
+    from . import nodes as N
+    from . import requirements
+
+    parsed = sections.parse(raw)
+    if parsed.version == 0 or node_obj is None:
+        return pipeline.node_from_output(name, raw, matrix=matrix, target=target, ignore=ignore, source=source)
+    facts = gather(parsed)
+    nf = N.parse_node(node_obj)
+    filled = fill_from_node(facts, nf)
+    req = requirements.load()
+
+    def extra(rel):
+        return [f for f in N.node_findings(nf, facts, req, rel) if f.id != "gpu.nvidia"]
+
+    row = pipeline.node_from_facts(name, facts, matrix=matrix, target=target, ignore=ignore, source=source,
+                                   extra=extra)
+    row["facts"].update({"kubernetes.runtime": nf.runtime,
+                         "kubernetes.internal_ip": nf.internal_ips[0] if nf.internal_ips else None,
+                         "kubernetes.provider_id": nf.provider_id})
+    row["kubernetes_node"] = nf.to_dict()
+    row["from_node"] = filled
+    return row
+
+
 def _k8s_meta(run: NodeRun, result: ScanResult, namespace: str) -> dict:
     return {"namespace": namespace, "pod": run.pod_name, "job": run.job, "scan_run": result.run_id,
             "last_state": run.state}
@@ -33,8 +93,8 @@ def node_row(run: NodeRun, result: ScanResult, *, namespace: str, daemonset: str
         else:
             parsed = snapshot_from_log(run.log)
             if parsed.doc is not None:
-                row = pipeline.node_from_output(run.node, parsed.doc["probe"]["output"], matrix=matrix,
-                                                target=target, ignore=ignore, source=source)
+                row = score_with_node(run.node, parsed.doc["probe"]["output"], result.nodes.get(run.node),
+                                      matrix=matrix, target=target, ignore=ignore, source=source)
         if row is None:
             row = pipeline.error_node(run.node, "probe-error", f"pod {run.pod_name}: {parsed.problem}",
                                       stderr_tail=run.log[-2000:], matrix=matrix, target=target, source=source)
