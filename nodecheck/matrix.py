@@ -43,10 +43,15 @@ FACTS: dict[str, str] = {
     "runtime.docker.version": "Docker Engine version on the node",
     "kubelet.version": "kubelet version (leading v ignored)",
     "sysbox.release": "the Sysbox release being scored",
+    "runtime.docker.time_namespaces": "Docker's time-namespace feature: default, or disabled in daemon.json",
+    "runtime.containerd.config_version": "top-level version of /etc/containerd/config.toml (1 when unset)",
+    "userns.clone_sysctl": "whether /proc/sys/kernel/unprivileged_userns_clone exists: present or absent",
+    "modules.shiftfs_loaded": "whether the shiftfs module is loaded (/proc/modules): yes or no",
     "workspace.runc.version": "runc inside the workspace image (not visible to a node scan)",
     "workspace.containerd.version": "containerd.io inside the workspace image (not visible to a node scan)",
 }
-STRING_FACTS = frozenset({"distro.id", "arch"})
+STRING_FACTS = frozenset({"distro.id", "arch", "runtime.docker.time_namespaces", "userns.clone_sysctl",
+                          "modules.shiftfs_loaded"})
 VERSION_FACTS = frozenset(FACTS) - STRING_FACTS
 _ALIASES = {"kernel.version": ("kernel.version", "kernel.release")}
 
@@ -339,7 +344,7 @@ class Artifact:
 @dataclass(frozen=True)
 class ContainerdPin:
     package: str
-    version: str | None  # None = no pin needed (pinning is then harmful)
+    version: str | None  # None = no pin needed (#544 fixed in 0.5.2)
     where: str
     source: str
     see_also: tuple[str, ...] = ()
@@ -454,6 +459,12 @@ class Matrix:
     @property
     def newest(self) -> Release:
         return self.releases[-1]
+
+    def host_tools_for(self, release: str | Version) -> tuple[Mapping[str, Any], ...]:
+        """The host_tools entries a release needs (an entry without `releases` applies to all)."""
+        v = Version(str(release))
+        return tuple(h for h in self.raw.get("host_tools", [])
+                     if "releases" not in h or v in SpecifierSet(h["releases"]))
 
     @property
     def versions(self) -> tuple[str, ...]:
@@ -607,6 +618,12 @@ def _semantic_checks(p: Path, data: Mapping[str, Any]) -> None:
                 SpecifierSet(t["releases"])
             except Exception:  # noqa: BLE001 - InvalidSpecifier
                 fail(f"$.kernel_thresholds[{i}].releases", f"not a PEP 440 specifier: {t['releases']!r}")
+    for i, h in enumerate(data.get("host_tools", [])):
+        if "releases" in h:
+            try:
+                SpecifierSet(h["releases"])
+            except Exception:  # noqa: BLE001 - InvalidSpecifier
+                fail(f"$.host_tools[{i}].releases", f"not a PEP 440 specifier: {h['releases']!r}")
 
 
 def _check_condition(c: Mapping[str, Any], where: str, fail: Any) -> None:

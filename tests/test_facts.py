@@ -337,3 +337,34 @@ def test_gather_survives_empty_and_garbage():
         f = gather(sections.parse(text))
         assert f.selinux.mode == "unknown" and f.kernel.release is None
         assert f.to_dict()["probe"]["complete"] is False
+
+
+# --- AppArmor fusermount3: the real profile shape (apparmor.git profiles/apparmor.d/fusermount3 ends
+# with `include if exists <local/fusermount3>`), combined flags, #947's rules in the drop-in
+def test_apparmor_fusermount3_dropin_flags_and_disable():
+    prof = FUSERMOUNT3.replace("{\n", "flags=(attach_disconnected) {\n", 1).replace(
+        "}\n", "  include if exists <local/fusermount3>\n}\n")
+    dropin = "mount fstype=@{fuse_types} options=(nosuid,nodev,rw) -> /var/lib/sysboxfs/**/,\n"
+    a = apparmor.parse(S(**{"/etc/apparmor.d/fusermount3": prof, "/etc/apparmor.d/local/fusermount3": dropin,
+                            "/etc/apparmor.d/disable/fusermount3": ("ENOENT", "")}))
+    assert a.fusermount3_includes_local and a.fusermount3_local and a.fusermount3_allows_sysbox
+    assert a.fusermount3_complain is False and a.fusermount3_disabled is False
+    a = apparmor.parse(S(**{"/etc/apparmor.d/fusermount3": prof, "/etc/apparmor.d/local/fusermount3": ("ENOENT", "")}))
+    assert a.fusermount3_allows_sysbox is False and a.fusermount3_local is False
+    a = apparmor.parse(S(**{"/etc/apparmor.d/fusermount3": prof, "/etc/apparmor.d/local/fusermount3": ("EACCES", "")}))
+    assert a.fusermount3_allows_sysbox is None and "permission denied" in a.reason
+    assert apparmor.profile_complain(prof.replace("flags=(attach_disconnected)", "flags=(attach_disconnected, complain)"))
+    assert not apparmor.profile_complain(prof + "# flags=(complain)\n")
+    # an old snapshot without the new sections: the drop-in is unknown, not "absent"
+    a = apparmor.parse(S(**{"/etc/apparmor.d/fusermount3": prof}))
+    assert a.fusermount3_allows_sysbox is None and a.fusermount3_disabled is None
+
+
+@pytest.mark.parametrize("text,version", [
+    ('version = 3\nroot = "/var/lib/containerd"\n[plugins."io.containerd.cri.v1.runtime"]\n', 3),
+    ('# containerd config default\nversion = 2\n\n[plugins."io.containerd.grpc.v1.cri"]\n  version = 9\n', 2),
+    ('[plugins]\n  version = 3\n', 1),  # a table's key is not the top-level version
+    ("", 1),
+])
+def test_containerd_config_version(text, version):
+    assert runtimes.containerd_config_version(text) == version

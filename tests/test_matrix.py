@@ -100,7 +100,7 @@ def test_releases_unique_sorted_and_the_expected_set(m):
                           "0.6.4", "0.6.5", "0.6.6", "0.6.7", "0.7.0", "0.7.1")
     assert "0.6.0" not in m.versions and m.never_released == ("0.6.0",)
     assert str(m.newest.version) == "0.7.1"
-    assert m.version == "2026.11.0"
+    assert m.version == "2026.12.0"
 
 
 def test_sha256_strings_are_64_hex_and_unique(m):
@@ -139,8 +139,19 @@ def test_spot_checks_against_the_research(m):
     assert r070.k8s_minors == ("1.32", "1.33", "1.34", "1.35")
     assert r070.kubernetes.eol_minors == ("1.28", "1.29", "1.30", "1.31")
     assert r070.kubernetes.supports("v1.33.2") is True and r070.kubernetes.supports("v1.31.0") is False
-    # containerd native path from 0.7.0
-    assert r070.containerd_min == "2.0.5" and m.release("0.6.7").containerd_min is None
+    # containerd native path from 0.7.0: the installer's is_containerd_with_userns accepts 2.0.0
+    # (except the 2.0.1-2.0.4 userns bug range); the docs say 2.0.5 (audit of sysbox-pkgr 0088f039)
+    assert r070.containerd_min == "2.0.0" and m.release("0.6.7").containerd_min is None
+    # 0.7.0's tag is dated 2026-03-03 (git tag v0.7.0), not the CHANGELOG's 2025-03-02
+    assert str(r070.date) == "2026-03-03"
+    # 0.4.0: Fedora 33/34 (CHANGELOG; 31/32 deprecated), Flatcar a source build (EE-only from 0.4.1)
+    r040 = m.release("0.4.0")
+    assert r040.distro("fedora", "33") and r040.distro("fedora", "31") is None
+    assert r040.distro("flatcar", "3139.2.0").support == "wip" and m.release("0.4.1").distro("flatcar", "1").support == "ee-only"
+    # the 0.4.x preinst already has the unset-variable bug (sysbox-pkgr adc3b8b): only 5.2.0 fails
+    assert r040.deb_preinst["enforces_distro_minimums"] is False
+    # docs at v0.6.1 list 1.21-1.23; the installer 1.22-1.26
+    assert m.release("0.6.1").kubernetes.docs_minors == ("1.21", "1.22", "1.23")
     # cgroup v2 from 0.4.0
     assert all(r.cgroup_v1 and r.cgroup_v2 for r in m.releases)
 
@@ -151,7 +162,9 @@ def test_containerd_pin_only_for_releases_whose_inner_runc_breaks(m):
         assert r.containerd_pin.version == expected, r.version
         assert r.containerd_pin.where == "workspace-image"
         assert r.containerd_pin.source == "https://github.com/nestybox/sysbox/issues/544"
-    assert "harmful" in m.release("0.5.2").containerd_pin.note
+    # nothing upstream says the pin breaks a later release: the note must not say "harmful"
+    assert "harmful" not in m.release("0.5.2").containerd_pin.note
+    assert "No upstream report" in m.release("0.7.1").containerd_pin.note
 
 
 def test_min_kernel_per_distro(m):
@@ -189,12 +202,17 @@ def test_globals(m):
     assert m.threshold("kernel-6.5-fix").applies_to("0.6.4") and not m.threshold("kernel-6.5-fix").applies_to("0.6.3")
     assert m.threshold("idmap").met_by("5.12.0-1-generic") is True
     assert m.threshold("idmap").met_by("5.11.22") is False
-    assert set(m.host_tools) == {"rsync", "iptables", "modprobe", "fusermount"}
+    assert set(m.host_tools) == {"rsync", "iptables", "modprobe", "fusermount", "fusermount3"}
+    # sysbox-fs needs fuse 2's fusermount before 0.7.0 and fusermount3 from 0.7.0 (sysbox PR #955)
+    assert {h["name"] for h in m.host_tools_for("0.6.7")} == {"rsync", "iptables", "modprobe", "fusermount"}
+    assert {h["name"] for h in m.host_tools_for("0.7.0")} == {"rsync", "iptables", "modprobe", "fusermount3"}
     assert m.no_idmap_fs("overlay") is not None
     assert m.no_idmap_fs("nfs4") is not None
     assert m.no_idmap_fs("tmpfs", "6.2.0") is not None and m.no_idmap_fs("tmpfs", "6.3.1") is None
     assert m.no_idmap_fs("ext4") is None
-    assert "xfs" in m.data_root["assumed_ok"]["fs_types"]
+    assert "assumed_ok" not in m.data_root  # the unsourced "xfs is fine" assumption is gone
+    assert any("xfs" in e["fs_types"] for e in m.data_root["caution"])
+    assert any("zfs" in e["fs_types"] for e in m.data_root["forbidden"])
     assert m.selinux_supported is False
 
 
@@ -211,22 +229,24 @@ def test_kernel_6_5_rule(m, facts, expected):
 def test_rules_scope_by_release(m):
     ids = lambda v: {r.id for r in m.release(v).rules}  # noqa: E731
     assert "kernel-6.5-needs-0.6.4" in ids("0.6.3") and "kernel-6.5-needs-0.6.4" not in ids("0.6.4")
-    assert "noble-kernel-6.8-containerd2-needs-0.7.1" in ids("0.7.0")
-    assert "noble-kernel-6.8-containerd2-needs-0.7.1" not in ids("0.7.1")
-    assert "docker29-containerd2.2-time-namespace" in ids("0.6.7") and "docker29-containerd2.2-time-namespace" in ids("0.7.0")
-    assert "docker29-containerd2.2-time-namespace" not in ids("0.6.6")
+    assert "containerd2-k8s-sysfs-procfd-0.7.0" in ids("0.7.0")
+    assert "containerd2-k8s-sysfs-procfd-0.7.0" not in ids("0.7.1")
+    # time namespace: every release before 0.7.1 lacks sysbox-runc time-ns support (#1011, runc#112)
+    assert "docker29.5-time-namespace" in ids("0.6.6") and "docker29.5-time-namespace" in ids("0.7.0")
+    assert "docker29.5-time-namespace" not in ids("0.7.1")
     assert "kernel-6.17-containerd-2.2.1-sysctl" in ids("0.7.1")
     assert "inner-runc-1.1-needs-0.5.2" in ids("0.5.1") and "inner-runc-1.1-needs-0.5.2" not in ids("0.5.2")
     assert "ubuntu-25.04-apparmor-fusermount3" in ids("0.4.0")  # no release condition: all releases
 
 
 def test_rule_conditions_any_and_versions(m):
-    r = m.rule("docker29-containerd2.2-time-namespace")
-    assert r.evaluate({"runtime.docker.version": "29.0.1", "sysbox.release": "0.7.0"}) is True
-    assert r.evaluate({"runtime.containerd.version": "v2.2.0", "runtime.docker.version": "28.5.2",
-                       "sysbox.release": "0.6.7"}) is True
-    assert r.evaluate({"runtime.docker.version": "28.5.2", "runtime.containerd.version": "1.7.27",
-                       "sysbox.release": "0.7.0"}) is False
+    r = m.rule("docker29.5-time-namespace")
+    tn = {"runtime.docker.time_namespaces": "default", "kernel.version": "6.8.0-45-generic"}
+    assert r.evaluate({**tn, "runtime.docker.version": "29.5.0", "sysbox.release": "0.7.0"}) is True
+    assert r.evaluate({**tn, "runtime.docker.version": "29.0.1", "sysbox.release": "0.7.0"}) is False  # before moby#52326
+    assert r.evaluate({**tn, "runtime.docker.version": "29.5.0", "runtime.docker.time_namespaces": "disabled",
+                       "sysbox.release": "0.6.7"}) is False
+    assert r.evaluate({"runtime.docker.version": "29.5.0", "kernel.version": "6.8.0", "sysbox.release": "0.7.0"}) is None
     n = m.rule("kernel-6.17-containerd-2.2.1-sysctl")
     assert n.evaluate({"kernel.version": "6.17.0-1003-aws", "runtime.containerd.version": "2.2.1",
                        "sysbox.release": "0.7.1"}) is True
@@ -344,7 +364,7 @@ def test_default_path_env(monkeypatch, tmp_path):
     monkeypatch.delenv(mx.ENV, raising=False)
     assert mx.default_path() == DATA
     alt = tmp_path / "alt.yaml"
-    alt.write_text(DATA.read_text().replace('matrix_version: "2026.11.0"', 'matrix_version: "2026.12.1"'))
+    alt.write_text(DATA.read_text().replace('matrix_version: "2026.12.0"', 'matrix_version: "2026.12.1"'))
     monkeypatch.setenv(mx.ENV, str(alt))
     assert mx.load().version == "2026.12.1"
 
@@ -352,12 +372,12 @@ def test_default_path_env(monkeypatch, tmp_path):
 def test_diff(tmp_path, m):
     assert mx.diff(m, m) == []
     data = raw()
-    data["matrix_version"] = "2026.12.0"
+    data["matrix_version"] = "2026.12.1"
     data["releases"][9]["kubernetes"]["minors"].append("1.31")
     data["releases"].pop()  # drop 0.7.1
     b = mx.load(_write(tmp_path, data))
     lines = mx.diff(m, b)
-    assert "matrix_version: 2026.11.0 -> 2026.12.0" in lines
+    assert "matrix_version: 2026.12.0 -> 2026.12.1" in lines
     assert "release 0.7.1 removed" in lines
     assert any(line.startswith("release 0.6.5: kubernetes.minors:") and "'1.31'" in line for line in lines)
     assert "release 0.7.1 added" in mx.diff(b, m)

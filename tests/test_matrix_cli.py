@@ -23,7 +23,7 @@ def test_matrix_group_is_registered():
 def test_validate_ok(capsys):
     assert main(["matrix", "validate", str(DATA)]) == exitcodes.PASS
     out = capsys.readouterr().out
-    assert "valid" in out and "2026.11.0" in out and "14 releases" in out
+    assert "valid" in out and "2026.12.0" in out and "14 releases" in out
 
 
 def test_validate_broken_exits_64_with_message(tmp_path, capsys):
@@ -56,7 +56,7 @@ def test_list_json(capsys):
     assert main(["matrix", "list", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     rows = {r["release"]: r for r in doc["releases"]}
-    assert doc["matrix_version"] == "2026.11.0"
+    assert doc["matrix_version"] == "2026.12.0"
     assert rows["0.6.5"]["k8s_minors"] == ["1.27", "1.28", "1.29", "1.30"]
     assert rows["0.5.1"]["containerd_pin"] == "1.5.11-1" and rows["0.5.2"]["containerd_pin"] is None
     assert rows["0.4.0"]["archs"] == ["amd64"]
@@ -77,7 +77,7 @@ def test_show_json(capsys):
     assert doc["release"]["version"] == "0.7.0"
     amd = next(a for a in doc["release"]["artifacts"] if a["arch"] == "amd64")
     assert amd["sha256"].startswith("eeff2736")
-    assert "noble-kernel-6.8-containerd2-needs-0.7.1" in {r["id"] for r in doc["rules"]}
+    assert "containerd2-k8s-sysfs-procfd-0.7.0" in {r["id"] for r in doc["rules"]}
 
 
 def test_show_unknown_release_exits_64(capsys):
@@ -88,20 +88,20 @@ def test_show_unknown_release_exits_64(capsys):
 
 def test_show_with_matrix_option(tmp_path, capsys):
     alt = tmp_path / "alt.yaml"
-    alt.write_text(DATA.read_text().replace('matrix_version: "2026.11.0"', 'matrix_version: "2027.1.0"'))
+    alt.write_text(DATA.read_text().replace('matrix_version: "2026.12.0"', 'matrix_version: "2027.1.0"'))
     assert main(["matrix", "show", "0.6.5", "--matrix", str(alt)]) == 0
     assert "matrix 2027.1.0" in capsys.readouterr().out
 
 
 def test_diff(tmp_path, capsys):
     data = mx.read_raw(DATA)
-    data["matrix_version"] = "2026.12.0"
+    data["matrix_version"] = "2026.12.1"
     data["releases"][-1]["kubernetes"]["minors"].append("1.36")
     b = tmp_path / "b.yaml"
     b.write_text(yaml.safe_dump(data, sort_keys=False))
     assert main(["matrix", "diff", str(DATA), str(b)]) == 1  # differ, as diff(1)
     out = capsys.readouterr().out
-    assert "matrix_version: 2026.11.0 -> 2026.12.0" in out
+    assert "matrix_version: 2026.12.0 -> 2026.12.1" in out
     assert "release 0.7.1: kubernetes.minors:" in out and "'1.36'" in out
     assert main(["matrix", "diff", str(DATA), str(DATA)]) == 0
     assert capsys.readouterr().out.strip() == "no differences"

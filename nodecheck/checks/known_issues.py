@@ -25,17 +25,27 @@ def known_issues(ctx: Ctx) -> list[Finding]:
     facts = rule_facts(ctx)
     rt = ctx.facts.runtimes
     k8s = rt.get("kubelet").installed
+    if k8s is None and rt.kubelet_configured:
+        k8s = True
+    scope_present = {"kubernetes": k8s, "docker": rt.get("docker").installed}
     out = []
     checked = 0
     for rule in ctx.release.rules:
         if rule.id in _DECIDED_ELSEWHERE or rule.severity == "info":
             continue
-        if rule.scope == "kubernetes" and k8s is False:
-            continue
-        if rule.scope == "docker" and rt.get("docker").installed is False:
+        present = scope_present.get(rule.scope, True)
+        if present is False:
             continue
         checked += 1
         hit = rule.evaluate(facts)
+        if hit and present is None:
+            # The condition holds, but whether this node runs what the rule is about does not
+            # show (no package database): unknown, not a failure.
+            what = "a Kubernetes node" if rule.scope == "kubernetes" else "a Docker host"
+            out.append(Finding(f"known-issue.{rule.id}", UNKNOWN,
+                               f"applies if this is {what}, which cannot be told here: {rule.message}",
+                               rule.fix, rule.source))
+            continue
         if hit is None:
             missing = [n for n in rule.facts if facts.get(n) in (None, "")]
             absent = [n for n in missing if n in _RUNTIME_OF and rt.get(_RUNTIME_OF[n]).installed is False]

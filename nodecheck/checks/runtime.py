@@ -57,19 +57,25 @@ def containerd(ctx: Ctx) -> Finding:
                                f"Pin containerd.io={pin.version} (nodecheck install does it: apt preferences + hold), "
                                "or use Sysbox >= 0.5.2.", pin.source)
         elif pkg.held or pkg.version == "1.5.11-1":
-            return Finding("runtime.containerd", WARN,
-                           f"containerd.io is {'held' if pkg.held else 'pinned'} at {pkg.version}, which Sysbox {ctx.rel} does "
-                           "not need: the pin keeps an end-of-life runc 1.0.x without security fixes",
-                           "sudo apt-mark unhold containerd.io and remove its /etc/apt/preferences.d pin.", pin.source)
+            # Not a warning: #544 says the pin is needed up to 0.5.1, and nothing upstream says
+            # it breaks a later release. Say that, and nothing more.
+            notes.append(f"containerd.io is {'held' if pkg.held else 'pinned'} at {pkg.version}; Sysbox {ctx.rel} does "
+                         "not need the 1.5.11-1 pin (#544 was fixed in 0.5.2), and no upstream report says it breaks "
+                         "this release")
     if c.installed is None:
         return Finding("runtime.containerd", UNKNOWN, "cannot tell whether containerd is installed", source=pin.source if pin else "")
     if not c.installed:
         return Finding("runtime.containerd", PASS, "containerd is not installed", source=pin.source if pin else "")
     kspec = ctx.release.runtimes.get("kubernetes", {})
-    cmin = (kspec.get("containerd") or {}).get("min_version")
+    cspec = kspec.get("containerd") or {}
+    cmin = cspec.get("min_version")
     if ctx.facts.runtimes.get("kubelet").installed:
-        if cmin and c.upstream and _ge(c.upstream, cmin):
-            notes.append(f"the K8s installer will configure containerd >= {cmin} directly (pods use hostUsers: false)")
+        # The installer's own test (is_containerd_with_userns): >= min_version, except the
+        # userns-bug range, which gets CRI-O.
+        in_bug = bool(c.upstream and cspec.get("userns_bug_from") and _ge(c.upstream, cspec["userns_bug_from"])
+                      and _ge(cspec["userns_bug_to"], c.upstream))
+        if cmin and c.upstream and _ge(c.upstream, cmin) and not in_bug:
+            notes.append(f"the K8s installer will configure containerd {c.upstream} directly (pods use hostUsers: false)")
         else:
             notes.append("the K8s installer will install its own CRI-O and switch the kubelet to it (~1 min of pod disruption)")
     return Finding("runtime.containerd", PASS, f"containerd {c.upstream or 'version unknown'} ({c.source})"
@@ -107,23 +113,33 @@ def kubernetes(ctx: Ctx) -> Finding:
 
 
 def host_tools(ctx: Ctx) -> Finding:
+    """The tools sysbox-mgr and sysbox-fs exec, for this release (matrix host_tools).
+
+    A missing tool the sysbox-ce package pulls in only warns (installing the package fixes
+    it); one it does not pull in fails: from 0.7.0 sysbox-fs runs fusermount3 (sysbox PR
+    #955), but the .deb and the K8s helper still install only fuse 2's fusermount."""
     r = ctx.facts.runtimes
-    src = ctx.matrix.raw.get("host_tools", [{}])[0].get("source", "")
+    tools = ctx.matrix.host_tools_for(ctx.rel)
     if not r.tools_known:
-        return Finding("deps.host-tools", UNKNOWN, f"cannot list the node's tools: {r.reason}", source=src)
-    missing = []
-    for tool in ctx.matrix.host_tools:
-        if tool == "fusermount":
-            if not (r.tools.get("fusermount") or r.tools.get("fusermount3")):
-                missing.append(tool)
-        elif not r.tools.get(tool):
-            missing.append(tool)
+        return Finding("deps.host-tools", UNKNOWN, f"cannot list the node's tools: {r.reason}",
+                       source=tools[0]["source"] if tools else "")
+    missing = [t for t in tools if not r.tools.get(t["name"])]
+    names = ", ".join(t["name"] for t in tools)
     if not missing:
-        return Finding("deps.host-tools", PASS, "rsync, modprobe, iptables and fusermount are installed", source=src)
-    pkgs = sorted({_DEB_PKG.get(t, t) for t in missing})
-    return Finding("deps.host-tools", WARN, f"missing {', '.join(missing)} (sysbox-mgr and sysbox-fs need them); "
-                   "the sysbox-ce package pulls in fuse, rsync and iptables as dependencies",
-                   install(ctx.facts, *pkgs), src)
+        return Finding("deps.host-tools", PASS, f"{names} are installed (needed by Sysbox {ctx.rel})",
+                       source=tools[-1]["source"] if tools else "")
+    hard = [t for t in missing if t.get("installed_by_sysbox_package") is False]
+    pkgs = sorted({t.get("package") or _DEB_PKG.get(t["name"], t["name"]) for t in missing})
+    worst_tool = (hard or missing)[0]
+    what = "; ".join(f"{t['name']} (needed by {t['needed_by']})" for t in missing)
+    if hard:
+        return Finding("deps.host-tools", FAIL,
+                       f"missing {what}: the sysbox-ce package does not install "
+                       f"{', '.join(t.get('package') or t['name'] for t in hard)}, so Sysbox {ctx.rel} fails at "
+                       "container start", install(ctx.facts, *pkgs), worst_tool["source"])
+    return Finding("deps.host-tools", WARN, f"missing {what}; the sysbox-ce package depends on {', '.join(pkgs)}, "
+                   "which installs it unless another package already satisfies that dependency",
+                   install(ctx.facts, *pkgs), worst_tool["source"])
 
 
 CHECKS = [docker, containerd, kubernetes, host_tools]

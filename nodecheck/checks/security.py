@@ -26,26 +26,43 @@ def selinux(ctx: Ctx) -> Finding:
 
 
 def apparmor_fusermount3(ctx: Ctx) -> Finding:
-    """sysbox#947: Ubuntu 25.04+'s fusermount3 profile blocks sysbox-fs's FUSE mounts.
+    """sysbox#947/#1005: Ubuntu 25.04+'s fusermount3 profile blocks sysbox-fs's FUSE mounts.
 
-    Decided by the profile itself (present, enforced, not patched), which is what breaks;
-    the matrix rule gives the text and the source."""
+    Decided by the node's own AppArmor files, which is what breaks or not: the profile, its
+    local drop-in (which the stock profile includes), its flags, and the aa-disable marker.
+    The matrix rule gives the message, the fix and the source."""
     a = ctx.facts.apparmor
     rule = ctx.matrix.rule("ubuntu-25.04-apparmor-fusermount3")
     cid = "apparmor.fusermount3"
+    prof = "/etc/apparmor.d/fusermount3"
     if a.enabled is False:
         return Finding(cid, PASS, "AppArmor is not enabled: no fusermount3 profile can block sysbox-fs", source=rule.source)
     if a.fusermount3_profile is False:
-        return Finding(cid, PASS, "no /etc/apparmor.d/fusermount3 profile", source=rule.source)
+        return Finding(cid, PASS, f"no {prof} profile", source=rule.source)
     if a.fusermount3_profile is None:
-        return Finding(cid, UNKNOWN, f"cannot read /etc/apparmor.d/fusermount3: {a.reason}", rule.fix, rule.source)
+        return Finding(cid, UNKNOWN, f"cannot read {prof}: {a.reason}", rule.fix, rule.source)
+    if a.fusermount3_disabled:
+        return Finding(cid, PASS, "the fusermount3 AppArmor profile is disabled (/etc/apparmor.d/disable/fusermount3): "
+                       "it is not loaded at boot", source=rule.source)
+    if a.fusermount3_complain:
+        return Finding(cid, PASS, "the fusermount3 AppArmor profile is in complain mode (its flags include complain): "
+                       "it logs but does not block sysbox-fs mounts", source=rule.source)
     if a.fusermount3_allows_sysbox:
-        return Finding(cid, PASS, "the fusermount3 AppArmor profile already allows /var/lib/sysboxfs mounts", source=rule.source)
+        where = ("its local drop-in /etc/apparmor.d/local/fusermount3" if a.fusermount3_local else prof)
+        return Finding(cid, PASS, f"the fusermount3 AppArmor profile allows /var/lib/sysboxfs mounts ({where})",
+                       source=rule.source)
+    if a.fusermount3_allows_sysbox is None or a.fusermount3_disabled is None:
+        return Finding(cid, UNKNOWN, f"{prof} has no /var/lib/sysboxfs rule and a file that could change that is "
+                       f"unreadable ({a.reason})", rule.fix, rule.source)
     if a.enabled is None:
         return Finding(cid, UNKNOWN, "a fusermount3 profile exists but whether AppArmor is enabled is unknown "
                        f"({a.reason})", rule.fix, rule.source)
-    return Finding(cid, FAIL, rule.message + " (/etc/apparmor.d/fusermount3 has no /var/lib/sysboxfs rule)",
-                   rule.fix, rule.source)
+    fix = rule.fix
+    if not a.fusermount3_includes_local:
+        fix = (f"{prof} does not include local/fusermount3, so a drop-in is not read: add the line "
+               "`include if exists <local/fusermount3>` inside its profile block first. " + fix)
+    return Finding(cid, FAIL, rule.message + f" ({prof} and its drop-in have no /var/lib/sysboxfs rule, and the "
+                   "profile is enforced)", fix, rule.source)
 
 
 def userns(ctx: Ctx) -> Finding:

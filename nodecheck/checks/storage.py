@@ -18,8 +18,12 @@ def _judge(ctx: Ctx, path: str, fstype: str) -> tuple[str, str, str]:
         return FAIL, bad.reason, bad.source
     if fstype in dr["recommended"]["fs_types"]:
         return PASS, "recommended by the Sysbox docs", dr["recommended"]["source"]
+    for entry in dr.get("caution", []):
+        if fstype in entry["fs_types"]:
+            return WARN, entry["reason"], entry["source"]
+    # Older matrix files (before 2026.12.0) may still carry the unsourced `assumed_ok` list.
     if fstype in dr.get("assumed_ok", {}).get("fs_types", []):
-        return PASS, "a local block filesystem (assumed fine: " + dr["assumed_ok"]["note"].split(";")[0] + ")", dr["assumed_ok"]["source"]
+        return PASS, "a local block filesystem (assumed fine: " + dr["assumed_ok"].get("note", "").split(";")[0] + ")", dr["assumed_ok"]["source"]
     return WARN, f"not a filesystem the Sysbox docs name ({', '.join(dr['recommended']['fs_types'])})", dr["recommended"]["source"]
 
 
@@ -45,8 +49,8 @@ def data_root(ctx: Ctx) -> Finding:
         results.append((status, f"{p} is on {mnt.fstype} ({mnt.source} at {mnt.mountpoint}): {reason.rstrip('.')}", src))
     status = worst(r[0] for r in results)
     bad = [r for r in results if r[0] == status] if status != PASS else results
-    fix = ("Put /var/lib/sysbox (and the engine's data root) on a local ext4 or btrfs filesystem; "
-           "NFS, FUSE, overlayfs and tmpfs cannot be ID-mapped.") if status in (FAIL, WARN) else ""
+    fix = ("Put /var/lib/sysbox (and the engine's data root) on a local ext4 or btrfs filesystem, the ones the "
+           "Sysbox docs name; NFS, FUSE, overlayfs and tmpfs cannot be ID-mapped.") if status in (FAIL, WARN) else ""
     return Finding(cid, status, "; ".join(r[1] for r in bad), fix, bad[0][2])
 
 

@@ -62,10 +62,18 @@ class Facts:
             "runtime.docker.version": dk.upstream if dk.installed else None,
             "runtime.containerd.version": cn.upstream if cn.installed else None,
             "kubelet.version": kb.upstream if kb.installed else None,
+            "runtime.docker.time_namespaces": self.runtimes.docker_time_namespaces if dk.installed else None,
+            "runtime.containerd.config_version": self.runtimes.containerd_config_version if cn.installed else None,
+            "userns.clone_sysctl": _yes_no(self.userns.clone_sysctl_exists, "present", "absent"),
+            "modules.shiftfs_loaded": _yes_no(self.modules.is_loaded("shiftfs"), "yes", "no"),
             "gpu.count": self.gpu.count,
             "gpu.driver_version": self.gpu.driver_version,
             "platform.virtual": self.platform.virtual,
         }
+
+
+def _yes_no(value: bool | None, yes: str, no: str) -> str | None:
+    return None if value is None else (yes if value else no)
 
 
 def _safe(fn, default, problems: list[str], *args):

@@ -1,14 +1,27 @@
 """AppArmor: module state, active LSMs, and the Ubuntu >=25.04 fusermount3 profile.
 
 A missing tool or an unreadable file is unknown, never "AppArmor off" (peers.md §7).
+
+The fusermount3 profile blocks sysbox-fs's FUSE mounts (sysbox#947, #1005) unless one of
+these holds, each read from the node's own files:
+  * the profile, or the local drop-in it includes, allows mounts on /var/lib/sysboxfs;
+  * the profile is in complain mode (`flags=(...complain...)`, whatever other flags it has);
+  * the profile is disabled (a file of its name in /etc/apparmor.d/disable/, what
+    `aa-disable` creates), so it is not loaded at boot.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..sections import Sections
 from ._common import first_line, int_or_none
+
+# `include if exists <local/fusermount3>` (apparmor 3+), or the older `#include <local/...>`.
+_LOCAL_INCLUDE = re.compile(r"^\s*#?include\s+(?:if\s+exists\s+)?<local/fusermount3>", re.M)
+# The profile header's flags: `profile fusermount3 /usr/bin/fusermount3 flags=(a,complain) {`.
+_FLAGS = re.compile(r"flags\s*=\s*\(([^)]*)\)")
 
 
 @dataclass
@@ -17,7 +30,11 @@ class ApparmorFacts:
     lsms: list[str] | None = None  # /sys/kernel/security/lsm
     securityfs: bool | None = None  # /sys/kernel/security/apparmor exists
     fusermount3_profile: bool | None = None  # /etc/apparmor.d/fusermount3 exists
-    fusermount3_allows_sysbox: bool | None = None  # the profile has the sysboxfs mount rule
+    fusermount3_allows_sysbox: bool | None = None  # the profile or its drop-in allows /var/lib/sysboxfs
+    fusermount3_complain: bool | None = None  # the profile's flags include complain
+    fusermount3_includes_local: bool | None = None  # the profile includes local/fusermount3
+    fusermount3_local: bool | None = None  # /etc/apparmor.d/local/fusermount3 exists
+    fusermount3_disabled: bool | None = None  # /etc/apparmor.d/disable/fusermount3 exists
     restrict_unprivileged_userns: int | None = None
     reason: str | None = None
 
@@ -25,15 +42,52 @@ class ApparmorFacts:
         return dict(self.__dict__)
 
 
-def profile_allows_sysbox(text: str) -> bool:
-    """The workaround of sysbox#947: a mount rule targeting /var/lib/sysboxfs."""
+def _code_lines(text: str):
     for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
+        # `#include` is a directive, not a comment; every other `#` starts one.
+        s = line.strip()
+        if s.startswith("#include"):
+            yield s
+            continue
+        yield line.split("#", 1)[0].strip()
+
+
+def rules_allow_sysbox(text: str) -> bool:
+    """The workaround of sysbox#947: a mount rule whose target is under /var/lib/sysboxfs."""
+    for line in _code_lines(text):
         if line.startswith(("mount", "allow mount")) and "/var/lib/sysboxfs" in line:
             return True
-        if line.startswith("flags=") and "complain" in line:
+    return False
+
+
+def profile_complain(text: str) -> bool:
+    """Complain mode: `complain` among the header's flags, alone or combined."""
+    for line in _code_lines(text):
+        m = _FLAGS.search(line)
+        if m and "complain" in {f.strip() for f in m.group(1).split(",")}:
             return True
-    return "flags=(complain)" in text
+    return False
+
+
+def includes_local(text: str) -> bool:
+    return bool(_LOCAL_INCLUDE.search(text))
+
+
+# Kept for callers of the old name: the main profile alone allows sysbox (rules or complain).
+def profile_allows_sysbox(text: str) -> bool:
+    return rules_allow_sysbox(text) or profile_complain(text)
+
+
+def _exists(sections: Sections, name: str, reasons: list[str]) -> bool | None:
+    s = sections.get(name)
+    if s.ok:
+        return True
+    if s.status in ("ENOENT", "ENOENT_DANGLING"):
+        return False
+    if s.status == "MISSING":  # an older probe (or snapshot) that did not read it
+        return None
+    reasons.append(s.why())
+    return None
 
 
 def parse(sections: Sections) -> ApparmorFacts:
@@ -57,8 +111,22 @@ def parse(sections: Sections) -> ApparmorFacts:
     f.securityfs = True if a.status == "ok" else (False if a.status == "ENOENT" else None)
     p = sections.get("/etc/apparmor.d/fusermount3")
     if p.ok:
+        text = p.text or ""
         f.fusermount3_profile = True
-        f.fusermount3_allows_sysbox = profile_allows_sysbox(p.text or "")
+        f.fusermount3_complain = profile_complain(text)
+        f.fusermount3_includes_local = includes_local(text)
+        allows = rules_allow_sysbox(text)
+        if not allows and f.fusermount3_includes_local:
+            loc = sections.get("/etc/apparmor.d/local/fusermount3")
+            if loc.ok:
+                f.fusermount3_local = True
+                allows = rules_allow_sysbox(loc.text or "")
+            else:
+                f.fusermount3_local = _exists(sections, "/etc/apparmor.d/local/fusermount3", reasons)
+                # A drop-in we could not read might hold the rule: unknown, not "blocked".
+                allows = False if f.fusermount3_local is False else None
+        f.fusermount3_allows_sysbox = allows
+        f.fusermount3_disabled = _exists(sections, "/etc/apparmor.d/disable/fusermount3", reasons)
     elif p.status == "ENOENT":
         f.fusermount3_profile = False
     else:

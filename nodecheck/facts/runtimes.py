@@ -7,6 +7,7 @@ the node's binaries). A binary with no package is installed with an unknown vers
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from ..sections import Sections
@@ -46,6 +47,13 @@ class RuntimeFacts:
     docker_daemon_json: dict | None = None
     docker_daemon_json_error: str | None = None
     kubelet_configured: bool | None = None  # /var/lib/kubelet/config.yaml exists
+    # Top-level `version` of /etc/containerd/config.toml (1 when the key is absent, as
+    # containerd reads it); None when the file is missing or unreadable.
+    containerd_config_version: int | None = None
+    # Docker 29.5+ gives containers a private time namespace (moby#52326) unless daemon.json
+    # sets features.time-namespaces = false (moby#52577): "disabled", "default" (no such
+    # setting, or no daemon.json at all), None when daemon.json could not be read.
+    docker_time_namespaces: str | None = None
     reason: str | None = None
 
     def get(self, name: str) -> Runtime:
@@ -56,7 +64,9 @@ class RuntimeFacts:
                 "tools": self.tools, "tools_known": self.tools_known,
                 "docker_snap": self.docker_snap, "docker_daemon_json": self.docker_daemon_json,
                 "docker_daemon_json_error": self.docker_daemon_json_error,
-                "kubelet_configured": self.kubelet_configured, "reason": self.reason}
+                "kubelet_configured": self.kubelet_configured,
+                "containerd_config_version": self.containerd_config_version,
+                "docker_time_namespaces": self.docker_time_namespaces, "reason": self.reason}
 
 
 def parse_bins(text: str) -> dict[str, str | None]:
@@ -66,6 +76,22 @@ def parse_bins(text: str) -> dict[str, str | None]:
         if len(parts) == 2:
             out[parts[0]] = None if parts[1] == "-" else parts[1]
     return out
+
+
+_TOML_TABLE = re.compile(r"^\s*\[")
+_TOML_VERSION = re.compile(r"^\s*version\s*=\s*(\d+)\s*(?:#.*)?$")
+
+
+def containerd_config_version(text: str) -> int:
+    """The top-level `version = N` of a containerd config.toml (only lines before the
+    first table count); a config without one is version 1 to containerd."""
+    for line in text.splitlines():
+        if _TOML_TABLE.match(line):
+            break
+        m = _TOML_VERSION.match(line)
+        if m:
+            return int(m.group(1))
+    return 1
 
 
 def parse(sections: Sections, packages: PackageFacts) -> RuntimeFacts:
@@ -107,6 +133,15 @@ def parse(sections: Sections, packages: PackageFacts) -> RuntimeFacts:
                 f.docker_daemon_json_error = "not a JSON object"
         except ValueError as exc:
             f.docker_daemon_json_error = f"invalid JSON: {exc}"
+    if dj.status == "ENOENT":
+        f.docker_time_namespaces = "default"
+    elif f.docker_daemon_json is not None and not f.docker_daemon_json_error:
+        feats = f.docker_daemon_json.get("features")
+        off = isinstance(feats, dict) and feats.get("time-namespaces") is False
+        f.docker_time_namespaces = "disabled" if off else "default"
+    cc = sections.get("/etc/containerd/config.toml")
+    if cc.ok and cc.complete:
+        f.containerd_config_version = containerd_config_version(cc.text or "")
     k = sections.get("/var/lib/kubelet/config.yaml")
     f.kubelet_configured = (True if k.status in ("ok", "EACCES", "EPERM")
                             else False if k.status == "ENOENT" else None)

@@ -190,6 +190,10 @@ rd /sys/module/apparmor/parameters/enabled /sys/module/apparmor/parameters/enabl
 rd /sys/kernel/security/lsm /sys/kernel/security/lsm
 if [ -d "$R/sys/kernel/security/apparmor" ]; then empty apparmorfs ok; else empty apparmorfs ENOENT; fi
 rd /etc/apparmor.d/fusermount3 /etc/apparmor.d/fusermount3
+# Its local drop-in (the stock profile includes it; an upgrade does not overwrite it) and
+# the aa-disable marker (a profile listed there is not loaded at boot).
+rd /etc/apparmor.d/local/fusermount3 /etc/apparmor.d/local/fusermount3
+rd /etc/apparmor.d/disable/fusermount3 /etc/apparmor.d/disable/fusermount3
 
 # User namespaces.
 rd /proc/sys/kernel/unprivileged_userns_clone /proc/sys/kernel/unprivileged_userns_clone
