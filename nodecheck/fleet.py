@@ -205,6 +205,27 @@ def classify_output(stdout: str, exit_status: int | None) -> tuple[str, str]:
     return "ok", ""
 
 
+# What sudo prints on stderr when `sudo -n` cannot run the probe (sudo 1.9 wording; older
+# releases say "a terminal is required" where -n now says "a password is required").
+_SUDO_FAILURES = (
+    (("sudo: a password is required", "sudo: a terminal is required"),
+     "sudo needs a password: --become runs `sudo -n sh`, which never prompts; give {user} passwordless "
+     "sudo for sh (NOPASSWD) or scan without --become"),
+    (("is not in the sudoers file", "is not allowed to execute", "may not run sudo"),
+     "sudo refused: {user} may not run sh as root (sudoers); --become needs NOPASSWD for sh"),
+    (("sudo: not found", "sudo: command not found"),
+     "sudo is not installed on the host; --become needs it"),
+)
+
+
+def become_failure(stderr: str, user: str = "the SSH user") -> str | None:
+    """Why `sudo -n` did not run the probe, from its stderr; None when sudo is not the cause."""
+    for needles, message in _SUDO_FAILURES:
+        if any(n in stderr for n in needles):
+            return message.format(user=user)
+    return None
+
+
 def probe_host(target: Target, opts: FleetOptions, session_box: list, config=None) -> HostResult:
     """Connect, authenticate and run the probe once; never raises for host failures."""
     t0 = time.monotonic()
@@ -230,6 +251,11 @@ def probe_host(target: Target, opts: FleetOptions, session_box: list, config=Non
     out = run.stdout.decode("utf-8", "replace")
     err = run.stderr_tail.decode("utf-8", "replace")
     status, why = classify_output(out, run.exit_status)
+    if status != "ok" and opts.become:
+        # sudo failed before the probe started: say so instead of "no probe header".
+        sudo_why = become_failure(err, ep.user or "the SSH user")
+        if sudo_why and sections.parse(out).version == 0:
+            status, why = "auth-failed", sudo_why
     if run.truncated:
         status, why = "probe-error", f"output exceeded {ssh.STDOUT_CAP} bytes"
     msg = why + ("; host key added to known_hosts" if run.host_key_added else "")

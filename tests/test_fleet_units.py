@@ -193,3 +193,18 @@ def test_junit(tmp_path):
     (host,) = s2.findall("testcase")
     assert host.get("name") == "host" and host.find("failure").get("type") == "timeout"
     assert "boom" in host.find("failure").text
+
+
+# sudo 1.9.13p3 (Debian 12) stderr, captured from `sudo -n sh -s -- /` on the fleet lab (issue 11).
+SUDO_NO_PASSWORD = "sudo: a password is required\n"
+
+
+def test_become_failure_names_sudo_and_only_sudo():
+    from nodecheck.fleet import become_failure
+    assert become_failure(SUDO_NO_PASSWORD, "ops").startswith("sudo needs a password")
+    assert "ops" in become_failure(SUDO_NO_PASSWORD, "ops")
+    assert become_failure("Sorry, user ops is not allowed to execute '/usr/bin/sh -s -- /' as root on web1.\n",
+                          "ops").startswith("sudo refused")
+    assert become_failure("sh: 1: sudo: not found\n").startswith("sudo is not installed")
+    assert become_failure("") is None
+    assert become_failure("random noise from a garbage host") is None

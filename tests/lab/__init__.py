@@ -2,7 +2,8 @@
 
 Each host gets its own network namespace (veth into a lab bridge, an address in a
 10.213.0.0/16 slot that exists only on the lab's own devices) and its own mount
-namespace (`ip netns exec` + `unshare -m --propagation private`) in which fixture files
+namespace (`nsenter --net` + `unshare -m --propagation private`, keeping this machine's real
+/sys with its cgroup mounts, as a real host has them) in which fixture files
 are bind-mounted over the real ones: /etc/os-release, /proc/sys/kernel/osrelease,
 /boot (kernel config), /sys/bus/pci/devices, and /usr/bin/uname (a script printing the
 profile's kernel release, so `uname -r` and the kconfig lookup agree). sshd logs in a
@@ -103,6 +104,10 @@ class HostSpec:
     name: str
     profile: str = "debian-12"
     fault: str | None = None
+    # sudo for the lab user, in the host's own /etc/sudoers (bind-mounted): None = not a
+    # sudoer; "password" = may sudo with a password (so `sudo -n` refuses); "nopasswd" =
+    # NOPASSWD for sh only, what --become needs.
+    sudo: str | None = None
 
 
 @dataclass
@@ -402,6 +407,14 @@ class Lab:
                 f"mount --bind {pci} /sys/bus/pci/devices",
                 f"mount --bind {d}/uname /usr/bin/uname",
             ]
+            if h.spec.sudo:
+                rule = {"password": f"{LAB_USER} ALL=(ALL:ALL) ALL",
+                        "nopasswd": f"{LAB_USER} ALL=(root) NOPASSWD: /usr/bin/sh, /bin/sh"}[h.spec.sudo]
+                sudoers = d / "sudoers"
+                sudoers.write_text(f"Defaults env_reset\nDefaults secure_path=/usr/sbin:/usr/bin:/sbin:/bin\n"
+                                   f"root ALL=(ALL:ALL) ALL\n{rule}\n")
+                os.chmod(sudoers, 0o440)
+                mounts.append(f"mount --bind {sudoers} /etc/sudoers")
             if os.path.exists("/proc/config.gz"):
                 # This kernel's own config would be found first: hide it (a non-regular
                 # file, which the probe skips) so the profile's /boot config is used.
@@ -419,7 +432,11 @@ class Lab:
             if f == "silent":
                 relay_spec.append({"netns": h.netns, "mode": "silent", "listen": [h.ip, 22]})
                 continue
-            h.proc = self._spawn(["ip", "netns", "exec", h.netns, "unshare", "-m", "--propagation", "private",
+            # nsenter --net, not `ip netns exec`: the latter mounts a fresh sysfs over /sys,
+            # which has none of this machine's cgroup mounts, so every host read `unknown`
+            # on cgroups. With nsenter the host keeps the machine's real /sys (cgroup
+            # hierarchies, securityfs, selinuxfs) in its own private mount namespace.
+            h.proc = self._spawn(["nsenter", f"--net=/run/netns/{h.netns}", "unshare", "-m", "--propagation", "private",
                          "sh", str(h.dir / "start.sh")],
                         stdout=subprocess.DEVNULL, stderr=open(h.dir / "start.err", "wb"))
             if self.rtt_ms > 0:
