@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The preflight pod's image: `nodecheck scan --root /host --format json` as a fixed non-root UID.
+# The preflight pod's image: `nodecheck scan --root /host -o json` as a fixed non-root UID.
 # Build from the repo root:  docker build -t nodecheck:0.1.0 .
 # The base is pinned by tag here; pin it by digest for production builds
 # (docker build --build-arg BASE=python:3.12.7-slim-bookworm@sha256:...).
@@ -28,4 +28,4 @@ ENV PATH=/opt/nodecheck/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
     PYTHONUNBUFFERED=1
 WORKDIR /
 USER 65532:65532
-ENTRYPOINT ["nodecheck", "scan", "--root", "/host", "--format", "json"]
+ENTRYPOINT ["nodecheck", "scan", "--root", "/host", "-o", "json"]

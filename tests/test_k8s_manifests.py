@@ -162,7 +162,7 @@ def test_security_context_and_mounts(capsys):
         assert mounted == set(volumes) | {"tmp"}, label  # every volume is mounted
         scan = [c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == "scan"]
         assert len(scan) == 1
-        assert scan[0]["args"] == ["nodecheck", "scan", "--root", "/host", "--format", "json"]
+        assert scan[0]["args"] == ["nodecheck", "scan", "--root", "/host", "-o", "json"]
         if work["kind"] == "Job":
             js = work["spec"]
             assert js["parallelism"] == js["completions"] >= 1
@@ -310,7 +310,7 @@ def test_dockerfile_policies():
     assert not gid or gid.isdigit()
     assert int(uid) == R.UID and (not gid or int(gid) == R.GID), "USER must match the manifests' runAsUser/Group"
     (ep,) = [r for w, r in final if w == "ENTRYPOINT"]
-    assert json.loads(ep) == R.ENTRYPOINT == ["nodecheck", "scan", "--root", "/host", "--format", "json"]
+    assert json.loads(ep) == R.ENTRYPOINT == ["nodecheck", "scan", "--root", "/host", "-o", "json"]
     assert not [r for w, r in final if w == "CMD"], "no CMD: the entrypoint is complete"
     for w, r in ins:
         assert w != "ADD", "use COPY (ADD fetches URLs and unpacks archives)"

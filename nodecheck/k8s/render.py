@@ -34,7 +34,7 @@ GID = 65532
 HOST = "/host"
 
 # The image's entrypoint, exactly (Dockerfile ENTRYPOINT).
-ENTRYPOINT = ["nodecheck", "scan", "--root", HOST, "--format", "json"]
+ENTRYPOINT = ["nodecheck", "scan", "--root", HOST, "-o", "json"]
 
 # `nodecheck scan` exits 0/1/2/3 for the worst verdict pass/warn/fail/unknown. For a Job
 # a verdict is a *completed* scan: a non-zero exit would make the Job retry and never
