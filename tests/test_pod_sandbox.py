@@ -470,3 +470,44 @@ def test_sandbox_refuses_a_missing_typed_hostpath(tmp_path):
     r = run_in_pod(pod, ["true"], tmp_path)
     assert r.returncode == 97 and "hostPath type check failed" in r.stderr
     assert not missing.exists()
+
+
+def _nfd_pod(tmp_path: Path) -> tuple[dict, Path]:
+    """The --nfd DaemonSet's scan container; NFD's features.d (absent here) is stood in for by a
+    root-owned 0755 directory, as NFD's worker leaves it on a node."""
+    pod = pod_from_manifest(R.documents("daemonset", with_=components_present(), nfd=True))
+    feat = tmp_path / "features.d"
+    feat.mkdir()
+    os.chown(feat, 0, 0)
+    feat.chmod(0o755)
+    (nfd,) = [m for m in pod["mounts"] if m["src"] == R.NFD_FEATURES_DIR]
+    assert nfd["ro"] is False and nfd["type"] == "Directory"
+    nfd["src"] = str(feat)
+    return pod, feat
+
+
+def test_nfd_variant_writes_the_feature_file_in_the_pod(tmp_path):
+    """`k8s render --nfd`: the container as rendered (UID 0, no capabilities, read-only root)
+    writes features.d/nodecheck-sysbox with an expiry, and nothing else on the host."""
+    _need_root()
+    pod, feat = _nfd_pod(tmp_path)
+    assert pod["uid"] == 0 and pod["ro_root"] and pod["no_new_privs"]
+    r = run_in_pod(pod, pod["argv"], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    files = sorted(p.name for p in feat.iterdir())
+    assert files == [Path(R.NFD_FILE).name], files  # atomic rename: no temp file left behind
+    text = (feat / files[0]).read_text()
+    assert any(ln.startswith("# +expiry-time=") for ln in text.splitlines())
+    assert f"nodecheck.sysbox.io/verdict={report['verdict']}" in text.splitlines()
+
+
+def test_nfd_variant_needs_uid_0_to_write_features_d(tmp_path):
+    """Why the NFD variant is the one exception to UID 65532: as the base pod's user the same
+    container cannot create the file in root's 0755 directory."""
+    _need_root()
+    pod, feat = _nfd_pod(tmp_path)
+    pod["uid"], pod["gid"] = R.UID, R.GID
+    r = run_in_pod(pod, pod["argv"], tmp_path)
+    assert r.returncode != 0 and list(feat.iterdir()) == []
+    assert "Permission denied" in r.stderr or "permission" in r.stderr.lower(), r.stderr[-2000:]
