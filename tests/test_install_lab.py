@@ -127,6 +127,13 @@ def lab():
         HostSpec("rupgrade", preinstall=["sysbox-ce=0.7.0-0"], daemons=[dockerd],
                  files={**docker, f"{dd}/containers": "c0ffee web sysbox-runc\n", "/etc/docker/daemon.json": DAEMON_JSON}),
         HostSpec("cgood"),
+        # Host key policy (its own known_hosts files per test; see the hostkeys fixture).
+        HostSpec("ckeys"),
+        # A running (stand-in) dockerd and no containers: installing restarts Docker, which the plan says.
+        HostSpec("cdocker", files=dict(docker), daemons=[dockerd]),
+        # A kubelet (binary + config): a Kubernetes node, never given the plain-host path unless forced.
+        HostSpec("ckube", files={"/usr/bin/kubelet": ("#!/bin/sh\necho 'Kubernetes v1.30.2'\n", 0o755),
+                                 "/var/lib/kubelet/config.yaml": "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"}),
         # Fails the preflight: a 4.19 kernel (below every Sysbox minimum), seen through the
         # host's own /proc/sys/kernel/osrelease.
         HostSpec("cbad", overlay_files={"/proc/sys/kernel/osrelease": "4.19.0-lab-amd64\n"}),
@@ -323,22 +330,31 @@ def nodecheck_install(lab, inventory: Path, pdd: Path, *args: str) -> subprocess
     return r
 
 
+CLI_HOSTS = ("cgood", "cbad", "cdocker", "ckube")
+
+
 @pytest.fixture(scope="module")
 def cli(lab):
     problem = _pipeline_problem()
     if problem:
         pytest.skip(problem)
-    inv = lab.write_inventory(lab.workdir / "cli.yml", ["cgood", "cbad"])
+    inv = lab.write_inventory(lab.workdir / "cli.yml", list(CLI_HOSTS))
     deb = ["--sysbox", RELEASE, "--sysbox-deb-url", lab.mirror_url, "--sysbox-deb-sha256", lab.pkgs["sysbox_sha256"]]
-    out = {"before": {h: tree_state(lab, h) for h in ("cgood", "cbad")}}
+    out = {"before": {h: tree_state(lab, h) for h in CLI_HOSTS}}
     out["check"] = nodecheck_install(lab, inv, lab.workdir / "pdd-check", "--check", *deb)
-    out["after_check"] = {h: tree_state(lab, h) for h in ("cgood", "cbad")}
+    out["after_check"] = {h: tree_state(lab, h) for h in CLI_HOSTS}
     out["declined"] = on_a_tty(lab, [sys.executable, "-m", "nodecheck.cli", "install", "-i", str(inv),
                                      "--private-data-dir", str(lab.workdir / "pdd-declined"), *deb], answer="n")
-    out["after_declined"] = {h: tree_state(lab, h) for h in ("cgood", "cbad")}
+    out["after_declined"] = {h: tree_state(lab, h) for h in CLI_HOSTS}
+    out["forced_check"] = nodecheck_install(lab, inv, lab.workdir / "pdd-forced", "--check", "--limit", "ckube",
+                                            "--force-plain-host", *deb)
     out["run"] = nodecheck_install(lab, inv, lab.workdir / "pdd-run", "--yes", *deb)
-    out["after"] = {h: tree_state(lab, h) for h in ("cgood", "cbad")}
+    out["after"] = {h: tree_state(lab, h) for h in CLI_HOSTS}
     out["again"] = nodecheck_install(lab, inv, lab.workdir / "pdd-again", "--yes", "--limit", "cgood", *deb)
+    # No --sysbox and no .deb source: the release is the preflight's, the host already has it.
+    out["again_no_sysbox"] = nodecheck_install(lab, inv, lab.workdir / "pdd-again2", "--yes", "--limit", "cgood")
+    out["check_no_sysbox"] = nodecheck_install(lab, inv, lab.workdir / "pdd-check2", "--check", "--limit", "cgood")
+    out["after_again"] = tree_state(lab, "cgood")
     out["pdd"] = lab.workdir
     return out
 
@@ -378,13 +394,79 @@ def _runner_recap(pdd: Path, ident: str) -> dict:
     return recap((pdd / "artifacts" / ident / "stdout").read_text())
 
 
+def _plan_rows(out: str) -> dict[str, str]:
+    """The plan table's rows by host (a row's wrapped lines joined)."""
+    table = out[out.index("Plan"):]
+    rows: dict[str, str] = {}
+    last = None
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.split("│")]
+        if len(cells) < 6:
+            if line.startswith(("└", "Host keys")):
+                break
+            continue
+        if cells[1]:
+            last = cells[1]
+        if last:
+            rows[last] = rows.get(last, "") + " " + " ".join(cells[2:])
+    return rows
+
+
 def test_cli_check_changes_nothing(lab, cli):
     r = cli["check"]
-    assert r.returncode == 2, r.stdout[-3000:]  # cbad is skipped by the preflight
-    assert "check mode: nothing was changed" in r.stdout
-    for h in ("cgood", "cbad"):
+    assert r.returncode == 2, r.stdout[-3000:]  # cbad is skipped by the preflight, ckube by its kubelet
+    assert "Check mode: nothing was changed" in r.stdout
+    for h in CLI_HOSTS:
         assert diff(cli["before"][h], cli["after_check"][h]) == [], h
-    assert _runner_recap(cli["pdd"] / "pdd-check", "install")["cgood"]["changed"] > 0
+    assert _runner_recap(cli["pdd"] / "pdd-check", "plan")["cgood"]["changed"] > 0
+    assert not (cli["pdd"] / "pdd-check" / "artifacts" / "install").exists()
+
+
+def test_cli_plan_lists_what_each_host_gets(lab, cli):
+    """Before `Proceed?` (and with --check) the plan names per host the package and version
+    to install, the pin, the hold, the files written and what is restarted."""
+    rows = _plan_rows(cli["check"].stdout)
+    good = rows["cgood"]
+    for want in ("install sysbox-ce 0.7.1-0", lab.mirror_url.split("/")[-1],
+                 "pin containerd.io 1.5.11-1", "hold containerd.io",
+                 "write /etc/apt/preferences.d/nodecheck-containerd-io", "write /etc/sysctl.d/99-sysbox-nodecheck.conf",
+                 "enable sysbox sysbox-mgr sysbox-fs", "restart sysbox"):
+        assert want in " ".join(good.split()), (want, good)
+    assert "restart docker" not in good  # no dockerd there
+    docker = " ".join(rows["cdocker"].split())
+    assert "restart docker" in docker and "refused" in docker and "bip/default-address-pools" in docker, docker
+    assert "Host keys: verified against" in cli["check"].stdout and "a changed key always fails" in cli["check"].stdout
+    # the same plan is shown before the prompt
+    rc, out = cli["declined"]
+    shown = out[:out.index("Proceed?")]
+    assert "install sysbox-ce 0.7.1-0" in " ".join(shown.split()), shown[-3000:]
+
+
+def test_cli_check_mode_reports_the_main_changes_as_would_change(lab, cli):
+    """Check mode must not skip the .deb fetch, the install, the hold or the services silently."""
+    out = (cli["pdd"] / "pdd-check" / "artifacts" / "plan" / "stdout").read_text()
+    for task in ("sysbox : Would download the .deb and verify its SHA256 (check mode)",
+                 "sysbox : Would install sysbox-ce from the verified .deb (check mode)",
+                 "sysbox : Would enable (and start) the Sysbox services (check mode)",
+                 "containerd_pin : Would hold the package (apt-mark hold) containerd.io (check mode)",
+                 "containerd_pin : Install the pinned version containerd.io=1.5.11-1"):
+        m = re.search(re.escape(f"TASK [{task}]") + r"[^\n]*\n(?:(?!TASK \[)[^\n]*\n)*?(changed|ok|skipping): \[cgood\]", out)
+        assert m and m[1] == "changed", (task, m and m[1])
+
+
+def test_cli_kubelet_host_never_takes_the_plain_path_unless_forced(lab, cli):
+    rows = _plan_rows(cli["check"].stdout)
+    kube = " ".join(rows["ckube"].split())
+    assert "kubernetes-node" in kube and "skip" in kube and "--force-plain-host" in kube, kube
+    r = cli["run"]
+    assert diff(cli["before"]["ckube"], cli["after"]["ckube"]) == []
+    assert in_host(lab, "ckube", "dpkg-query -W sysbox-ce containerd.io 2>/dev/null").stdout == ""
+    assert re.search(r"ckube\s+│\s+skipped", r.stdout[r.stdout.index("Summary"):]), r.stdout[-3000:]
+    # forced: the plain-host path is planned
+    f = cli["forced_check"]
+    forced = " ".join(_plan_rows(f.stdout)["ckube"].split())
+    assert f.returncode == 0, f.stdout[-3000:]
+    assert "kubernetes-node" in forced and "install sysbox-ce 0.7.1-0" in forced, forced
 
 
 def test_cli_asks_on_a_tty_and_a_no_changes_nothing(lab, cli):
@@ -393,7 +475,7 @@ def test_cli_asks_on_a_tty_and_a_no_changes_nothing(lab, cli):
     assert "Nothing changed." in out
     assert rc == 2, out[-2000:]
     assert not (cli["pdd"] / "pdd-declined" / "artifacts" / "install").exists()
-    for h in ("cgood", "cbad"):
+    for h in CLI_HOSTS:
         assert diff(cli["after_check"][h], cli["after_declined"][h]) == [], h
 
 
@@ -401,18 +483,19 @@ def test_cli_installs_passing_hosts_and_leaves_the_failing_one_untouched(lab, cl
     r = cli["run"]
     assert r.returncode == 2, r.stdout[-4000:]  # cbad skipped: not every selected host ended installed
     plan = r.stdout[r.stdout.index("Plan"):r.stdout.index("Install Sysbox on")]
-    assert re.search(r"cbad\s+│\s+fail\s+│\s+skip", plan), plan
-    m = re.search(r"cgood\s+│\s+(pass|warn|unknown)\s+│\s+install\s+│([^│]*)│", plan)
+    assert re.search(r"cbad\s+│\s+fail\s+│\s+docker-host\s+│\s+skip", plan), plan
+    m = re.search(r"cgood\s+│\s+(pass|warn|unknown)\s+│\s+docker-host\s+│\s+install\s+│", plan)
     assert m, plan
     if m[1] == "warn":  # the plan says which checks warned
-        assert "warnings: " in m[2], plan
-    assert "skipping 1: cbad" in r.stdout
+        assert "warnings: " in _plan_rows(r.stdout)["cgood"], plan
+    assert "skipping 2: cbad, ckube" in r.stdout
     summary = r.stdout[r.stdout.index("Summary"):]
     assert re.search(r"cgood\s+│\s+installed", summary), summary
     assert re.search(r"cbad\s+│\s+skipped \(fail\)", summary), summary
     assert "Artifacts: " in r.stdout and str(cli["pdd"] / "pdd-run" / "artifacts" / "install") in r.stdout
     rec = _runner_recap(cli["pdd"] / "pdd-run", "install")
-    assert set(rec) == {"cgood"} and rec["cgood"]["failed"] == 0 and rec["cgood"]["changed"] > 0
+    assert set(rec) == {"cgood", "cdocker"} and rec["cgood"]["failed"] == 0 and rec["cgood"]["changed"] > 0
+    assert rec["cdocker"]["failed"] == 0, r.stdout[-3000:]
     assert in_host(lab, "cgood", "dpkg-query -W -f='${Version}' sysbox-ce").stdout == "0.7.1-0"
     assert in_host(lab, "cbad", "dpkg-query -W sysbox-ce containerd.io 2>/dev/null").stdout == ""
     assert diff(cli["before"]["cbad"], cli["after"]["cbad"]) == []
@@ -420,9 +503,94 @@ def test_cli_installs_passing_hosts_and_leaves_the_failing_one_untouched(lab, cl
     assert re.search(r"cgood\s+changed\s+Install sysbox-ce", r.stdout), r.stdout[-3000:]
 
 
-def test_cli_second_run_zero_changes_exit_0(lab, cli):
-    r = cli["again"]
+@pytest.mark.parametrize("run, pdd", [("again", "pdd-again"), ("again_no_sysbox", "pdd-again2")])
+def test_cli_second_run_zero_changes_exit_0(lab, cli, run, pdd):
+    """With and without --sysbox (then the release is the preflight's: the one installed)."""
+    r = cli[run]
     assert r.returncode == 0, r.stdout[-4000:]
-    rec = _runner_recap(cli["pdd"] / "pdd-again", "install")
-    assert rec["cgood"]["changed"] == 0 and rec["cgood"]["failed"] == 0
+    for ident in ("plan", "install"):
+        rec = _runner_recap(cli["pdd"] / pdd, ident)
+        assert rec["cgood"]["changed"] == 0 and rec["cgood"]["failed"] == 0, (ident, rec)
+    assert re.search(r"cgood\s+│\s+(pass|warn|unknown)\s+│\s+docker-host\s+│\s+up to date", r.stdout), r.stdout[-3000:]
     assert re.search(r"cgood\s+│\s+installed\s+│\s+\d+\s+│\s+0\s+│\s+0", r.stdout), r.stdout[-2000:]
+    stdout = (cli["pdd"] / pdd / "artifacts" / "install" / "stdout").read_text()
+    assert not re.search(r"^changed: \[cgood\]", stdout, re.M), stdout[-3000:]
+    assert in_host(lab, "cgood", "dpkg-query -W -f='${Version}' sysbox-ce").stdout == "0.7.1-0"
+
+
+def test_cli_check_without_sysbox_on_an_installed_host_changes_nothing(lab, cli):
+    r = cli["check_no_sysbox"]
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert _runner_recap(cli["pdd"] / "pdd-check2", "plan")["cgood"]["changed"] == 0
+    assert "nothing to change" in _plan_rows(r.stdout)["cgood"]
+
+
+# -- host keys: verified during install exactly as `nodecheck scan` verifies them -------------
+
+@pytest.fixture(scope="module")
+def hostkeys(lab):
+    problem = _pipeline_problem()
+    if problem:
+        pytest.skip(problem)
+    h = lab.hosts["ckeys"]
+    other = lab.workdir / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    wrong = lab.workdir / "kh-wrong"
+    wrong.write_text(f"{h.addr} " + " ".join(Path(str(other) + ".pub").read_text().split()[:2]) + "\n")
+    empty = lab.workdir / "kh-empty"
+    empty.write_text("")
+
+    def inv(name: str, known: Path, extra: str = "") -> Path:
+        return lab.write_inventory(lab.workdir / f"{name}.yml", ["ckeys"], group_vars={
+            "ansible_ssh_common_args": f"-o UserKnownHostsFile={known}{extra}"})
+
+    deb = ["--sysbox", RELEASE, "--sysbox-deb-url", lab.mirror_url, "--sysbox-deb-sha256", lab.pkgs["sysbox_sha256"]]
+    out = {"before": tree_state(lab, "ckeys")}
+    # Plain ssh with that file refuses: the baseline the install must match.
+    out["ssh"] = subprocess.run(lab.ctl_cmd(["ssh", "-i", str(lab.key), "-o", f"UserKnownHostsFile={wrong}",
+                                             "-o", "BatchMode=yes", f"root@{h.addr}", "true"]),
+                                capture_output=True, text=True)
+    # The inventory even says StrictHostKeyChecking=no: nodecheck install must not be weakened by it.
+    bad = inv("kh-mismatch", wrong, " -o StrictHostKeyChecking=no")
+    out["mismatch"] = nodecheck_install(lab, bad, lab.workdir / "pdd-kh1", "--check", *deb)
+    out["mismatch_accept"] = nodecheck_install(lab, bad, lab.workdir / "pdd-kh2", "--check", "--accept-new-host-keys", *deb)
+    new = inv("kh-new", empty)
+    out["unknown"] = nodecheck_install(lab, new, lab.workdir / "pdd-kh3", "--check", *deb)
+    out["empty_after_unknown"] = empty.read_text()
+    out["accept"] = nodecheck_install(lab, new, lab.workdir / "pdd-kh4", "--check", "--accept-new-host-keys", *deb)
+    out["empty_after_accept"] = empty.read_text()
+    out["after"] = tree_state(lab, "ckeys")
+    return out
+
+
+def _ran_on(pdd: Path, host: str) -> bool:
+    stdout = (pdd / "artifacts" / "plan" / "stdout").read_text()
+    return bool(re.search(rf"^(ok|changed): \[{host}\]", stdout, re.M))
+
+
+def test_install_refuses_a_changed_host_key_even_with_accept_new(lab, hostkeys):
+    assert hostkeys["ssh"].returncode == 255 and "REMOTE HOST IDENTIFICATION HAS CHANGED" in hostkeys["ssh"].stderr
+    for run, pdd in (("mismatch", "pdd-kh1"), ("mismatch_accept", "pdd-kh2")):
+        r = hostkeys[run]
+        assert r.returncode == 2, (run, r.stdout[-3000:])
+        row = " ".join(_plan_rows(r.stdout)["ckeys"].split())
+        assert "host-key-mismatch" in row and "skip" in row, (run, row)
+        assert not _ran_on(lab.workdir / pdd, "ckeys"), f"{run}: a task ran on a host with a changed key"
+    assert "a changed key always fails" in hostkeys["mismatch"].stdout
+    assert "keys of new hosts are accepted and recorded" in hostkeys["mismatch_accept"].stdout
+    assert diff(hostkeys["before"], hostkeys["after"]) == []
+
+
+def test_install_unknown_host_key_fails_unless_accept_new_which_records_it(lab, hostkeys):
+    r = hostkeys["unknown"]
+    assert r.returncode == 2, r.stdout[-3000:]
+    assert "host-key-unknown" in _plan_rows(r.stdout)["ckeys"], r.stdout[-3000:]
+    assert not _ran_on(lab.workdir / "pdd-kh3", "ckeys")
+    assert hostkeys["empty_after_unknown"] == ""
+    a = hostkeys["accept"]
+    assert a.returncode == 0, a.stdout[-3000:]
+    assert _ran_on(lab.workdir / "pdd-kh4", "ckeys")
+    h = lab.hosts["ckeys"]
+    real = next(line.split()[1:3] for line in lab.known_hosts.read_text().splitlines() if line.startswith(h.addr + " "))
+    recorded = [line.split()[-2:] for line in hostkeys["empty_after_accept"].splitlines() if line.strip()]
+    assert real in recorded, hostkeys["empty_after_accept"]

@@ -1,10 +1,13 @@
-"""`nodecheck install`'s engine: the playbooks in playbooks/ driven through ansible-runner.
+"""`nodecheck install`'s engine: the playbooks driven through ansible-runner.
 
-Two runs, each in the same private data dir (its artifacts are kept):
-  1. `preflight.yml`: the preflight role only; each host's verdict comes back in the
-     runner events of the `nodecheck_preflight` task.
-  2. `site.yml`, limited to the hosts that passed, with live per-host progress from the
-     runner's events; the per-host summary comes from `runner.stats`.
+Two runs of `site.yml`, each in the same private data dir (its artifacts are kept):
+  1. the plan: `site.yml --check --diff` on every selected host (ident "plan"). The
+     preflight scores each host (its verdict and target kind come back in the events of the
+     `nodecheck_preflight` task), every role's refusals run, each role records what it would
+     do as a `nodecheck_plan_<role>` host fact, and check mode reports the tasks that would
+     change. This is what `nodecheck install` shows before asking, and all that --check runs.
+  2. the install: `site.yml` for real, limited to the hosts the plan cleared (ident
+     "install"), with live per-host progress; the per-host summary comes from runner stats.
 """
 
 from __future__ import annotations
@@ -17,32 +20,67 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from . import hostkeys
+from .target import DOCKER_HOST
+
 PREFLIGHT_ACTION = "nodecheck_preflight"
+PLAN_FACT_PREFIX = "nodecheck_plan_"
+_PKG = Path(__file__).resolve().parent.parent  # .../nodecheck
+_CHECKOUT = _PKG.parent / "playbooks"  # a source checkout: the repo's playbooks/
+_PACKAGED = _PKG / "data" / "playbooks"  # an installed wheel: package data (setup.py copies it)
 
 
 class InstallError(Exception):
     """The run could not start (exit code 3)."""
 
 
+def _is_project(d: Path) -> bool:
+    return (d / "site.yml").is_file() and (d / "ansible.cfg").is_file()
+
+
 def playbooks_dir() -> Path:
-    """NODECHECK_PLAYBOOKS when set (and then only it), else the checkout's playbooks/."""
+    """NODECHECK_PLAYBOOKS when set (and then only it), else the checkout's playbooks/, else
+    the copy installed with the package."""
     env = os.environ.get("NODECHECK_PLAYBOOKS")
-    c = Path(env) if env else Path(__file__).resolve().parent.parent.parent / "playbooks"
-    if (c / "site.yml").is_file() and (c / "ansible.cfg").is_file():
-        return c
+    candidates = [Path(env)] if env else [_CHECKOUT, _PACKAGED]
+    for c in candidates:
+        if _is_project(c):
+            return c
     raise InstallError(
-        f"cannot find the nodecheck playbooks (no site.yml and ansible.cfg in {c}); "
+        f"cannot find the nodecheck playbooks (no site.yml and ansible.cfg in {' or '.join(map(str, candidates))}); "
         "set NODECHECK_PLAYBOOKS to the playbooks/ directory")
 
 
+@dataclass(frozen=True)
+class PlanItem:
+    """One thing a role will do to a host: install, remove, pin, hold, write, enable, restart."""
+
+    role: str
+    action: str
+    what: str
+    detail: str = ""
+
+
 @dataclass
-class HostPreflight:
+class HostPlan:
+    """One host after the plan run: its preflight, its target kind, and what would change."""
+
     name: str
-    verdict: str = "unknown"  # pass warn fail unknown, or "unreachable" / "error"
+    verdict: str = "unknown"  # pass warn fail unknown, or an error kind (unreachable, host-key-*, error)
     install: bool = False
     reason: str = ""
     failing: list = field(default_factory=list)
     release: str | None = None
+    target_kind: str | None = None
+    target_kind_why: str = ""
+    items: list[PlanItem] = field(default_factory=list)
+    would_change: list[str] = field(default_factory=list)  # check mode's changed tasks
+
+    @property
+    def action(self) -> str:
+        if not self.install:
+            return "skip"
+        return "install" if (self.items or self.would_change) else "up to date"
 
 
 @dataclass
@@ -69,17 +107,35 @@ class RunOutcome:
     stats: dict | None
 
 
-def _env() -> dict:
+@dataclass(frozen=True)
+class RunOptions:
+    """What the user passes through to Ansible (the flags Ansible users reach for)."""
+
+    verbosity: int = 0  # -v / -vv ...
+    forks: int | None = None
+    become: bool = False
+    become_password: str | None = None  # --ask-become-pass: asked on the controller, fed to the prompt
+    tags: tuple[str, ...] = ()
+    skip_tags: tuple[str, ...] = ()
+    accept_new_host_keys: bool = False
+    known_hosts: str | None = None
+    force_plain_host: bool = False
+
+
+def _env(opts: RunOptions, pdd: Path) -> dict:
     bindir = os.path.dirname(sys.executable)
-    return {
+    env = {
         "PATH": bindir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
         "ANSIBLE_CONFIG": str(playbooks_dir() / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
+        # Control sockets per run dir: a master opened by another tool never carries this run.
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(pdd / "cp"),
         # The action plugin imports nodecheck from the controller's Python.
-        "PYTHONPATH": os.pathsep.join(p for p in [str(Path(__file__).resolve().parent.parent.parent),
-                                                  os.environ.get("PYTHONPATH", "")] if p),
+        "PYTHONPATH": os.pathsep.join(p for p in [str(_PKG.parent), os.environ.get("PYTHONPATH", "")] if p),
     }
+    env.update(hostkeys.ssh_env(accept_new=opts.accept_new_host_keys, known_hosts=opts.known_hosts))
+    return env
 
 
 def private_data_dir(given: str | None) -> Path:
@@ -92,8 +148,38 @@ def private_data_dir(given: str | None) -> Path:
     return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%dT%H%M%S-"), dir=base))
 
 
-def _run(pdd: Path, playbook: str, inventory: str, limit: str | None, extravars: dict, ident: str,
-         check: bool, on_event: Callable[[dict], None] | None) -> tuple[object, list[dict]]:
+def runner_kwargs(pdd: Path, playbook: str, inventory: str, limit: str | None, extravars: dict, ident: str,
+                  check: bool, opts: RunOptions) -> dict:
+    """The ansible_runner.run() arguments for one run (a pure function: tested without Ansible)."""
+    cmdline = ["--check", "--diff"] if check else []
+    if opts.become:
+        cmdline.append("--become")
+    kwargs: dict = dict(
+        private_data_dir=str(pdd), project_dir=str(playbooks_dir()), playbook=playbook,
+        inventory=str(Path(inventory).resolve()), extravars=extravars, ident=ident,
+        envvars=_env(opts, pdd), quiet=True, settings={"suppress_ansible_output": True},
+    )
+    if opts.become_password is not None:
+        cmdline.append("--ask-become-pass")
+        # ansible-runner answers prompts from this map (regex -> reply), never from a file.
+        kwargs["passwords"] = {r"^BECOME password.*:\s*?$": opts.become_password}
+    if limit:
+        kwargs["limit"] = limit
+    if cmdline:
+        kwargs["cmdline"] = " ".join(cmdline)
+    if opts.verbosity:
+        kwargs["verbosity"] = opts.verbosity
+    if opts.forks:
+        kwargs["forks"] = opts.forks
+    if opts.tags:
+        # The preflight always runs: without it no host has a verdict or a target kind.
+        kwargs["tags"] = ",".join(dict.fromkeys(("preflight", *opts.tags)))
+    if opts.skip_tags:
+        kwargs["skip_tags"] = ",".join(opts.skip_tags)
+    return kwargs
+
+
+def _run(kwargs: dict, on_event: Callable[[dict], None] | None) -> tuple[object, list[dict]]:
     try:
         import ansible_runner
     except ImportError as exc:
@@ -109,18 +195,8 @@ def _run(pdd: Path, playbook: str, inventory: str, limit: str | None, extravars:
                 pass
         return True
 
-    cmdline = "--check --diff" if check else None
-    kwargs = dict(
-        private_data_dir=str(pdd), project_dir=str(playbooks_dir()), playbook=playbook,
-        inventory=str(Path(inventory).resolve()), extravars=extravars, ident=ident,
-        envvars=_env(), event_handler=handler, quiet=True, settings={"suppress_ansible_output": True},
-    )
-    if limit:
-        kwargs["limit"] = limit
-    if cmdline:
-        kwargs["cmdline"] = cmdline
     try:
-        r = ansible_runner.run(**kwargs)
+        r = ansible_runner.run(event_handler=handler, **kwargs)
     except Exception as exc:  # runner raises for a missing project, a bad inventory path, ...
         raise InstallError(f"ansible-runner could not start: {exc}") from exc
     return r, events
@@ -150,48 +226,99 @@ def _host_results(r, events) -> dict[str, HostResult]:
     return hosts
 
 
-def run_preflight(inventory: str, pdd: Path, *, limit: str | None, extravars: dict,
-                  on_event=None) -> tuple[dict[str, HostPreflight], RunOutcome]:
-    r, events = _run(pdd, "preflight.yml", inventory, limit, extravars, "preflight", False, on_event)
-    hosts = _host_results(r, events)
-    if r.status in ("failed", "error", "timeout") and not hosts:
-        raise InstallError(f"the preflight run did not start (ansible-runner status {r.status}, rc {r.rc}); "
-                           f"see {r.config.artifact_dir}/stdout")
-    out: dict[str, HostPreflight] = {}
+def _changed_label(data: dict) -> str:
+    """How a changed task reads in the plan: a `Would ...` task's own message, else its name
+    (with the loop items that changed)."""
+    res = data.get("res") or {}
+    name = str(data.get("task") or "?")
+    if data.get("task_action") in ("debug", "ansible.builtin.debug") and res.get("msg"):
+        return str(res["msg"])
+    items = [r for r in (res.get("results") or []) if isinstance(r, dict) and r.get("changed")]
+    if items:
+        labels = [str(r.get("_ansible_item_label", r.get("item", "?"))) for r in items]
+        return f"{name} ({', '.join(labels)})"
+    return name
+
+
+def collect_plan(events: list[dict], hosts: dict[str, HostResult], *, force_plain_host: bool = False) -> dict[str, HostPlan]:
+    """Per host: preflight verdict, target kind, plan items and check mode's changes, from the
+    plan run's runner events (a pure function of the events)."""
+    out: dict[str, HostPlan] = {}
+
+    def plan(host: str) -> HostPlan:
+        return out.setdefault(host, HostPlan(host))
+
     for ev in events:
         data = ev.get("event_data") or {}
         host = data.get("host")
-        if not host:
+        if not host or ev.get("event") not in ("runner_on_ok",):
             continue
-        if ev.get("event") == "runner_on_ok" and data.get("task_action") == PREFLIGHT_ACTION:
-            res = data.get("res") or {}
-            p = HostPreflight(host, verdict=res.get("verdict", "unknown"), install=True,
-                              failing=res.get("failing") or [], release=res.get("sysbox_release"))
+        res = data.get("res") or {}
+        p = plan(host)
+        if data.get("task_action") == PREFLIGHT_ACTION:
+            p.verdict = res.get("verdict", "unknown")
+            p.failing = res.get("failing") or []
+            p.release = res.get("sysbox_release")
+            p.target_kind = res.get("target_kind")
+            p.target_kind_why = res.get("target_kind_why") or ""
             checks = (res.get("report") or {}).get("checks") or []
             warns = [c.get("id") for c in checks if c.get("status") in ("warn", "unknown")]
             if warns:
                 p.reason = "warnings: " + ", ".join(str(w) for w in warns)
-            out[host] = p
+            continue
+        for key, value in (res.get("ansible_facts") or {}).items():
+            if key.startswith(PLAN_FACT_PREFIX) and isinstance(value, list):
+                role = key[len(PLAN_FACT_PREFIX):]
+                p.items = [i for i in p.items if i.role != role]  # the install play records it again
+                p.items += [PlanItem(role, str(v.get("action", "?")), str(v.get("what", "")), str(v.get("detail", "")))
+                            for v in value if isinstance(v, dict)]
+        if res.get("changed"):
+            label = _changed_label(data)
+            if label not in p.would_change:
+                p.would_change.append(label)
+
     for name, h in hosts.items():
-        p = out.setdefault(name, HostPreflight(name, verdict="error"))
+        p = plan(name)
         if h.unreachable:
-            p.verdict, p.install, p.reason = "unreachable", False, h.message or "unreachable"
+            p.verdict = hostkeys.classify_unreachable(h.message)
+            p.install, p.reason = False, h.message or "unreachable"
         elif h.failed:
             p.install = False
-            if p.verdict == "fail":
-                p.reason = "; ".join(f"{c.get('id')}: {c.get('message')}" for c in p.failing) or h.message
+            if p.verdict == "fail" and p.failing:
+                p.reason = "; ".join(f"{c.get('id')}: {c.get('message')}" for c in p.failing)
             else:
-                p.verdict, p.reason = ("error" if p.verdict not in ("fail",) else p.verdict), h.message
-        elif p.verdict == "unknown":
-            p.reason = ("some facts could not be read; installing anyway (the role stops only on fail)"
-                        + (f"; {p.reason}" if p.reason else ""))
-    outcome = RunOutcome(r.status, r.rc, r.config.artifact_dir, hosts, r.stats)
-    return out, outcome
+                if p.verdict != "fail":
+                    p.verdict = p.verdict if p.target_kind else "error"
+                p.reason = ("refused: " if p.target_kind else "") + h.message
+        else:
+            p.install = True
+            if p.target_kind and p.target_kind != DOCKER_HOST and not force_plain_host and not p.items:
+                p.install = False
+                p.reason = (f"{p.target_kind} ({p.target_kind_why}): the plain-host path (.deb, containerd.io pin) "
+                            "is not taken on a host with a kubelet; --force-plain-host to force it")
+            elif p.verdict == "unknown":
+                p.reason = ("some facts could not be read; installing anyway (the preflight stops only on fail)"
+                            + (f"; {p.reason}" if p.reason else ""))
+    return out
 
 
-def run_install(inventory: str, pdd: Path, *, hosts: list[str], extravars: dict, check: bool,
+def run_plan(inventory: str, pdd: Path, *, limit: str | None, extravars: dict, opts: RunOptions,
+             on_event=None) -> tuple[dict[str, HostPlan], RunOutcome]:
+    """Run 1: site.yml in check mode on every selected host; nothing changes."""
+    r, events = _run(runner_kwargs(pdd, "site.yml", inventory, limit, extravars, "plan", True, opts), on_event)
+    hosts = _host_results(r, events)
+    if r.status in ("failed", "error", "timeout") and not hosts:
+        raise InstallError(f"the plan run did not start (ansible-runner status {r.status}, rc {r.rc}); "
+                           f"see {r.config.artifact_dir}/stdout")
+    plans = collect_plan(events, hosts, force_plain_host=opts.force_plain_host)
+    return plans, RunOutcome(r.status, r.rc, r.config.artifact_dir, hosts, r.stats)
+
+
+def run_install(inventory: str, pdd: Path, *, hosts: list[str], extravars: dict, opts: RunOptions,
                 on_event=None) -> RunOutcome:
-    r, events = _run(pdd, "site.yml", inventory, ",".join(hosts), extravars, "install", check, on_event)
+    """Run 2: site.yml for real, limited to the hosts the plan cleared."""
+    r, events = _run(runner_kwargs(pdd, "site.yml", inventory, ",".join(hosts), extravars, "install", False, opts),
+                     on_event)
     results = _host_results(r, events)
     if r.status in ("failed", "error", "timeout") and not results:
         raise InstallError(f"the install run did not start (ansible-runner status {r.status}, rc {r.rc}); "

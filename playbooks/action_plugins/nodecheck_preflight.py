@@ -119,6 +119,15 @@ class ActionModule(ActionBase):
         except Exception as exc:  # a broken matrix file must stop the play, with the reason
             raise AnsibleActionFail(f"cannot load the Sysbox matrix {matrix_path or '(bundled)'}: {exc}") from exc
         node = pipeline.node_from_output(name, stdout, matrix=matrix, target=target, ignore=ignore)
+        try:
+            from nodecheck.install.target import UNKNOWN, target_kind
+        except ImportError as exc:
+            raise AnsibleActionFail(f"this nodecheck cannot tell the install path ({exc})") from exc
+        if node.get("error"):
+            kind, kind_why = UNKNOWN, "the probe output could not be read"
+        else:
+            tk = target_kind(pipeline.facts_from_output(stdout))
+            kind, kind_why = tk.kind, tk.why
 
         verdict = effective_verdict(node, ignore)
         sysbox = node.get("sysbox") or {}
@@ -131,5 +140,8 @@ class ActionModule(ActionBase):
             sysbox_release=release,
             arch=arch,
             artifact=artifact_from_matrix(matrix, release, arch, node),
+            # docker-host | kubernetes-node | unknown: the plain-host roles run only on docker-host.
+            target_kind=kind,
+            target_kind_why=kind_why,
         )
         return result

@@ -63,6 +63,17 @@ artifact:
   description: file, sha256 and url of the sysbox-ce .deb for that release and arch, from the matrix.
   type: dict
   returned: always
+target_kind:
+  description: >-
+    The install path for the host: C(docker-host), C(kubernetes-node) (a kubelet is installed or
+    configured) or C(unknown) (the probe could not tell). The plain-host roles run only on C(docker-host)
+    unless C(nodecheck_force_plain_host) is true.
+  type: str
+  returned: always
+target_kind_why:
+  description: What the target kind was decided on (the kubelet found, or what could not be read).
+  type: str
+  returned: always
 """
 
 if __name__ == "__main__":

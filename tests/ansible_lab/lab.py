@@ -54,13 +54,18 @@ class HostSpec:
     # Give the host private copies of the sysctls the sysbox role writes, so `sysctl -w`
     # in the play changes a file in the host's namespace, not this machine's kernel.
     private_sysctls: bool = True
-    # /var/lib/sysbox on the machine's own filesystem instead of the host's overlay root.
+    # /var/lib/sysbox, /var/lib/docker, /var/lib/containers on the machine's own filesystem
+    # instead of the host's overlay root.
     data_root_bind: bool = True
     hostvars: dict = field(default_factory=dict)
     # Commands started in the background inside the host (its PID namespace, chrooted),
     # e.g. a stand-in dockerd.
     daemons: list[str] = field(default_factory=list)
 
+
+# Data roots the preflight's storage check reads (Sysbox, Docker, CRI-O/Podman): bound to
+# directories off the overlay (see HostSpec.data_root_bind).
+DATA_ROOTS = ("/var/lib/sysbox", "/var/lib/docker", "/var/lib/containers")
 
 # The sysctl files the sysbox role may write; private per host (see HostSpec.private_sysctls).
 SYSCTL_PATHS = [
@@ -153,7 +158,8 @@ class Lab:
         (root / "etc/apt/sources.list.d/nodecheck-lab.list").write_text(
             f"deb [trusted=yes] file:{REPO_MOUNT} ./\n")
         (root / "etc/hostname").write_text(spec.name + "\n")
-        (root / "var/lib/sysbox").mkdir(parents=True, exist_ok=True)
+        for d in DATA_ROOTS:
+            (root / d.lstrip("/")).mkdir(parents=True, exist_ok=True)
         for path, content in spec.files.items():
             content, mode = content if isinstance(content, tuple) else (content, 0o644)
             p = root / path.lstrip("/")
@@ -207,10 +213,12 @@ class Lab:
         lines += cgroup_mounts(f"{r}/sys/fs/cgroup")
         if host.spec.data_root_bind:
             # Sysbox refuses a data-root on overlayfs (the host's root is an overlay here):
-            # give /var/lib/sysbox its own directory on the machine's real filesystem.
-            data = host.fixtures.parent / "sysbox-data"
-            data.mkdir(exist_ok=True)
-            lines.append(f"mount --bind {shlex.quote(str(data))} {r}/var/lib/sysbox")
+            # give Sysbox's and the engines' data roots their own directories on the
+            # machine's real filesystem, as a real host has them on its disk.
+            for d in DATA_ROOTS:
+                data = host.fixtures.parent / ("data" + d.replace("/", "-"))
+                data.mkdir(exist_ok=True)
+                lines.append(f"mount --bind {shlex.quote(str(data))} {r}{d}")
         files = dict(host.spec.overlay_files)
         if host.spec.private_sysctls:
             for path in SYSCTL_PATHS:

@@ -22,11 +22,13 @@ SUITE = "bookworm"
 VARIANT = "minbase"
 # What the play needs on a host: sshd + python3 for Ansible, python3-apt for the apt
 # module, systemd for systemctl (enable works offline in a chroot), procps for sysctl,
-# and the real dependencies of sysbox-ce (jq fuse rsync iptables), pre-seeded so the
-# play never needs the Debian mirror at test time.
+# and what Sysbox needs on the host (jq rsync iptables; fuse3, which provides the `fuse`
+# that sysbox-ce depends on and the fusermount3 that sysbox-fs >= 0.7.0 calls; kmod for
+# sysbox-mgr's modprobe), pre-seeded so the play never needs the Debian mirror at test
+# time and a healthy host passes the preflight's host-tools check, as a real one would.
 PACKAGES = (
     "openssh-server", "python3", "python3-apt", "systemd", "procps",
-    "jq", "fuse", "rsync", "iptables",
+    "jq", "fuse3", "kmod", "rsync", "iptables",
 )
 
 
