@@ -43,6 +43,14 @@ missing=""
 for c in $k8s_cmds etcd; do [ -x "$bin/$c" ] || missing="$missing $c"; done
 if [ -z "$missing" ]; then echo "$bin"; exit 0; fi
 
+# Two test runs may ask at once: one builds, the other waits for it and then finds everything there.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.build.lock"
+flock 9
+missing=""
+for c in $k8s_cmds etcd; do [ -x "$bin/$c" ] || missing="$missing $c"; done
+if [ -z "$missing" ]; then echo "$bin"; exit 0; fi
+rm -rf "$bin.tmp"
 mkdir -p "$bin.tmp"
 start=$(date +%s)
 ver="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1"
