@@ -46,6 +46,7 @@ def containerd(ctx: Ctx) -> Finding:
     pin = ctx.release.containerd_pin
     pkg = ctx.facts.packages.get("containerd.io")
     notes = []
+    caveat = ""
     if pin is not None and pkg is not None:
         installed = DebianVersion.parse(pkg.version)
         if pin.version:
@@ -77,9 +78,10 @@ def containerd(ctx: Ctx) -> Finding:
         if cmin and c.upstream and _ge(c.upstream, cmin) and not in_bug:
             notes.append(f"the K8s installer will configure containerd {c.upstream} directly (pods use hostUsers: false)")
         else:
-            notes.append("the K8s installer will install its own CRI-O and switch the kubelet to it (~1 min of pod disruption)")
+            # A caveat (shown without -v): the node passes, but the install disrupts its pods.
+            caveat = "the K8s installer will install its own CRI-O and switch the kubelet to it (~1 min of pod disruption)"
     return Finding("runtime.containerd", PASS, f"containerd {c.upstream or 'version unknown'} ({c.source})"
-                   + ("; " + "; ".join(notes) if notes else ""), source=kspec.get("source", ""))
+                   + ("; " + "; ".join(notes) if notes else ""), source=kspec.get("source", ""), caveat=caveat)
 
 
 def _ge(a: str, b: str) -> bool:
