@@ -360,9 +360,55 @@ def test_apparmor_fusermount3_dropin_flags_and_disable():
     assert a.fusermount3_allows_sysbox is None and a.fusermount3_disabled is None
 
 
+# The layout of `containerd config default` of containerd 2.x (version first, go-toml v2 quoting)
+# and 1.7 (keys sorted: version last before the first table), and of the config.toml Docker's
+# containerd.io package ships (no version key: containerd reads it as version 1). Written from
+# those outputs' shape, abridged, not byte copies.
+CONTAINERD2_DEFAULT = """version = 3
+root = '/var/lib/containerd'
+state = '/run/containerd'
+temp = ''
+disabled_plugins = []
+required_plugins = []
+oom_score = 0
+imports = []
+
+[grpc]
+  address = '/run/containerd/containerd.sock'
+"""
+CONTAINERD17_DEFAULT = """disabled_plugins = []
+imports = []
+oom_score = 0
+plugin_dir = ""
+required_plugins = []
+root = "/var/lib/containerd"
+state = "/run/containerd"
+temp = ""
+version = 2
+
+[cgroup]
+  path = ""
+"""
+CONTAINERD_IO_SHIPPED = """#   Copyright 2018-2022 Docker Inc.
+
+#   Licensed under the Apache License, Version 2.0 (the "License");
+
+disabled_plugins = ["cri"]
+
+#root = "/var/lib/containerd"
+#state = "/run/containerd"
+#subreaper = true
+#oom_score = 0
+
+#[grpc]
+#  address = "/run/containerd/containerd.sock"
+"""
+
+
 @pytest.mark.parametrize("text,version", [
-    ('version = 3\nroot = "/var/lib/containerd"\n[plugins."io.containerd.cri.v1.runtime"]\n', 3),
-    ('# containerd config default\nversion = 2\n\n[plugins."io.containerd.grpc.v1.cri"]\n  version = 9\n', 2),
+    (CONTAINERD2_DEFAULT, 3),
+    (CONTAINERD17_DEFAULT, 2),
+    (CONTAINERD_IO_SHIPPED, 1),
     ('[plugins]\n  version = 3\n', 1),  # a table's key is not the top-level version
     ("", 1),
 ])
