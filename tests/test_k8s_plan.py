@@ -194,6 +194,12 @@ def test_approved_plan_guards_the_apply():
      "connection: [Errno 111] Connection refused'))", "connection refused"),
     ("(Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
      "unable to get local issuer certificate (_ssl.c:1006)')))", "certificate verify failed"),
+    # kubernetes.core's k8s_info: the client exception text, headers dict first, then the body
+    ("Exception '403\nReason: Forbidden\nHTTP response headers: HTTPHeaderDict({'Audit-Id': 'x', 'Content-Length': '280'})"
+     "\nHTTP response body: {\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+     "\"message\":\"nodes is forbidden: User \\\"sa\\\" cannot list resource \\\"nodes\\\"\",\"reason\":\"Forbidden\","
+     "\"details\":{\"kind\":\"nodes\"},\"code\":403}\n\nOriginal traceback: ...' raised while trying to get resource",
+     'Forbidden (403): nodes is forbidden: User "sa" cannot list resource "nodes"'),
     ("", "unknown error"),
 ])
 def test_api_error_line(msg, want):

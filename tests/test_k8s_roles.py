@@ -317,13 +317,14 @@ def test_api_faults_give_one_line_and_change_nothing(lab, fault):
         from tests.k8slab import certs
 
         other = tmp / "other-ca.crt"
-        other.write_bytes(certs.CA.create("not-the-cluster-ca").pem())
+        other.write_bytes(certs.CA.create("not-the-cluster-ca").pem)
         admin = json.loads(Path(cluster.admin_kubeconfig).read_text())
         kc = cluster.write_kubeconfig(f"{p}-wrongca", user=f"{p}-wrongca", auth=admin["users"][0]["user"], ca_file=other)
         want = "certificate verify failed"
     else:
         cluster.kubectl("create", "serviceaccount", "-n", "default", p)
-        token = cluster.service_account_token("default", p, expires_in=-1)
+        # an hour past its exp: beyond any clock-skew leeway the authenticator allows
+        token = cluster.service_account_token("default", p, expires_in=-3600)
         kc = cluster.kubeconfig_with_token(f"{p}-expired", token)
         want = "Unauthorized (401)"
     try:

@@ -325,17 +325,17 @@ def api_error_line(msg: Any) -> str:
     import re
 
     text = str(msg or "")
-    for m in re.finditer(r"\{.*\}", text, re.S):
-        doc = None
-        # the body as the API sent it, or once more escaped (a repr inside a repr)
-        for blob in (m.group(0), m.group(0).encode().decode("unicode_escape", "replace")):
+    dec = json.JSONDecoder()
+    # the API's Status body, as sent or once more escaped (a repr inside a repr); raw_decode
+    # reads one object from its opening brace and ignores the text around it
+    for body in (text, text.encode().decode("unicode_escape", "replace")):
+        for m in re.finditer(r'\{\s*"kind"\s*:\s*"Status"', body):
             try:
-                doc = json.loads(blob)
-                break
+                doc, _ = dec.raw_decode(body, m.start())
             except ValueError:
                 continue
-        if isinstance(doc, dict) and doc.get("kind") == "Status" and doc.get("message"):
-            return f"{doc.get('reason') or 'Error'} ({doc.get('code', '?')}): {doc['message']}"
+            if isinstance(doc, dict) and doc.get("message"):
+                return f"{doc.get('reason') or 'Error'} ({doc.get('code', '?')}): {doc['message']}"
     m = re.search(r'"message"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
     if m:
         return m.group(1).replace('\\"', '"')
