@@ -364,3 +364,51 @@ def test_a_node_deleted_between_plan_and_apply_stops_the_apply(lab):
         assert all(v["changed"] == 0 for v in recap(r.stdout).values())
     finally:
         uninstall_leftovers(cluster)
+
+
+def test_nodecheck_install_takes_the_kubernetes_path_for_kubelet_hosts_then_uninstalls(lab):
+    """End to end through the CLI: hosts whose preflight finds a kubelet get the Kubernetes plan
+    (labelled / refused and why), the rollout, the summary; --uninstall removes it again."""
+    cluster, p, register, tmp = lab
+    release = "0.6.7"  # the fixture trees with a kubelet carry 1.30, which 0.6.7's installer accepts
+    rel = __import__("nodecheck.matrix", fromlist=["load"]).load().release(release)
+    verdicts = {}
+    for prof in ("ubuntu-22.04", "gpu-ubuntu-22.04"):
+        r = subprocess.run([str(BIN / "nodecheck"), "scan", "--root", str(FIXTURES / prof / "root"), "--sysbox", release,
+                            "--format", "json"], capture_output=True, text=True, timeout=120)
+        n = json.loads(r.stdout)["nodes"][0]
+        verdicts[prof] = n["verdict"]
+        assert n["facts"].get("kubelet.version"), prof  # the tree has a kubelet: a Kubernetes node
+    assert all(v != "fail" for v in verdicts.values()), verdicts
+    register(f"{p}-k1", kubelet_version="v1.30.2")
+    register(f"{p}-k2", kubelet_version="v1.30.2", capacity={"nvidia.com/gpu": "1"})
+    register(f"{p}-k3", kubelet_version="v1.35.4")  # outside 0.6.7's installer: refused
+    inv = write_inventory(tmp, {f"{p}-k1": {"profile": "ubuntu-22.04"}, f"{p}-k2": {"profile": "gpu-ubuntu-22.04"},
+                                f"{p}-k3": {"profile": "ubuntu-22.04"}})
+    e = env(K8S_AUTH_KUBECONFIG=str(cluster.admin_kubeconfig), COLUMNS="200")
+    try:
+        r = subprocess.run([str(BIN / "nodecheck"), "install", "-i", str(inv), "--sysbox", release, "--yes",
+                            "--private-data-dir", str(tmp / "pdd")], cwd=REPO, env=e, capture_output=True, text=True,
+                           timeout=900)
+        out = r.stdout + r.stderr
+        assert r.returncode == 2, out[-5000:]  # one node refused
+        assert "Kubernetes plan" in out and "Kubernetes summary" in out, out[-5000:]
+        assert re.search(r"refuse\s.*kubelet v1\.35\.4", out), out[-5000:]
+        for n in (f"{p}-k1", f"{p}-k2"):
+            assert node_labels(cluster, n).get("sysbox-install") == "yes", n
+        assert "sysbox-install" not in node_labels(cluster, f"{p}-k3")
+        ds = get(cluster, "daemonset", "-n", "kube-system", "sysbox-deploy-k8s")
+        assert ds["spec"]["template"]["spec"]["containers"][0]["image"] == rel.kubernetes.installer_image
+        desired, labelled = wait_desired(cluster, "sysbox-deploy-k8s", "sysbox-install=yes")
+        assert desired == len(labelled) and {f"{p}-k1", f"{p}-k2"} <= labelled and f"{p}-k3" not in labelled
+
+        u = subprocess.run([str(BIN / "nodecheck"), "install", "-i", str(inv), "--uninstall", "--yes",
+                            "--private-data-dir", str(tmp / "pdd")], cwd=REPO, env=e, capture_output=True, text=True,
+                           timeout=600)
+        assert u.returncode == 0, (u.stdout + u.stderr)[-5000:]
+        assert not exists(cluster, "daemonset", "-n", "kube-system", "sysbox-deploy-k8s")
+        assert not exists(cluster, "runtimeclass", "sysbox-runc")
+        for n in (f"{p}-k1", f"{p}-k2", f"{p}-k3"):
+            assert "sysbox-install" not in node_labels(cluster, n), n
+    finally:
+        uninstall_leftovers(cluster)

@@ -108,13 +108,16 @@ def _plan_table(c, plans: dict, check: bool):
               help="Only the roles with these tags (containerd_pin, sysbox; comma-separated or repeated). The preflight always runs.")
 @click.option("--skip-tags", multiple=True, metavar="TAGS", help="Skip the roles with these tags (not preflight).")
 @click.option("-v", "--verbose", "verbosity", count=True, help="Ansible verbosity (-v, -vv, -vvv); the output is in the artifacts' stdout.")
+@click.option("--uninstall", is_flag=True,
+              help="Remove the Kubernetes rollout (playbooks/k8s-uninstall.yml: sysbox-deploy-k8s with upstream's cleanup, "
+                   "the sysbox-runc RuntimeClass, the FUSE device plugin, the node labels). No preflight; plain hosts are untouched.")
 @click.option("--private-data-dir", metavar="DIR",
               help="ansible-runner private data dir; its artifacts/ keep both runs (default: a new dir under ~/.cache/nodecheck/install).")
 @click.option("-e", "--extra-var", "extra", multiple=True, metavar="KEY=VALUE",
               help="Extra role variable (repeatable), e.g. -e containerd_pin_enabled=false.")
 def install(inventory, target, check, limit, ignore, yes, matrix_path, sysbox_deb_url, sysbox_deb_sha256,
             sysbox_deb_path, accept_new_host_keys, known_hosts, force_plain_host, become, ask_become_pass, forks,
-            tags, skip_tags, verbosity, private_data_dir, extra):
+            tags, skip_tags, verbosity, uninstall, private_data_dir, extra):
     """Install Sysbox with Ansible on the hosts that pass the preflight.
 
     First the plan: playbooks/site.yml runs in check mode on every selected host. The
@@ -200,6 +203,12 @@ def install(inventory, target, check, limit, ignore, yes, matrix_path, sysbox_de
     from ..install import hostkeys
 
     c = _console()
+    if uninstall:
+        from . import install_k8s
+
+        hosts = None if not limit else [limit]
+        return install_k8s.uninstall(c, inventory, engine.private_data_dir(private_data_dir), hosts=hosts,
+                                     extravars=extravars, opts=opts, check=check, yes=yes)
     try:
         pdd = engine.private_data_dir(private_data_dir)
         c.print(f"[bold]Plan[/] ({_escape(inventory)}{', limit ' + _escape(limit) if limit else ''}): "
@@ -215,6 +224,23 @@ def install(inventory, target, check, limit, ignore, yes, matrix_path, sysbox_de
 
     _plan_table(c, plans, check)
     c.print(_escape(hostkeys.policy(accept_new_host_keys, opts.known_hosts)))
+    # Hosts with a kubelet take the Kubernetes path (playbooks/k8s.yml): its own plan (which
+    # Nodes get labelled, skipped or refused, and why), confirmation and summary; the plain-host
+    # path below then goes on with the other hosts, and the exit code is the worse of the two.
+    k8s_rc = None
+    k8s_hosts = sorted(n for n, p in plans.items() if p.target_kind == "kubernetes-node" and not force_plain_host)
+    if k8s_hosts:
+        from . import install_k8s
+
+        k8s_rc = install_k8s.rollout(c, inventory, pdd, hosts=k8s_hosts, extravars=extravars, opts=opts,
+                                     check=check, yes=yes)
+        plans = {n: p for n, p in plans.items() if n not in k8s_hosts}
+        if not plans:
+            return k8s_rc
+
+    def _rc(code: int) -> int:
+        return code if k8s_rc is None else max(code, k8s_rc)
+
     passing = sorted(n for n, p in plans.items() if p.install)
     skipped = sorted(n for n, p in plans.items() if not p.install)
     if check:
@@ -222,16 +248,16 @@ def install(inventory, target, check, limit, ignore, yes, matrix_path, sysbox_de
                 + (f": {', '.join(passing)}" if passing else "")
                 + (f"; skipping {len(skipped)}: {', '.join(skipped)}" if skipped else "")
                 + f". Artifacts: {plan_run.artifact_dir}")
-        return exitcodes.PASS if passing and not skipped and plan_run.status == "successful" else exitcodes.FAIL
+        return _rc(exitcodes.PASS if passing and not skipped and plan_run.status == "successful" else exitcodes.FAIL)
     if not passing:
         c.print(f"No host passed the plan; nothing installed. Artifacts: {plan_run.artifact_dir}")
-        return exitcodes.FAIL
+        return _rc(exitcodes.FAIL)
     c.print(f"Install Sysbox on {len(passing)} host(s): {', '.join(passing)}"
             + (f"; skipping {len(skipped)}: {', '.join(skipped)}" if skipped else ""))
     if not yes:
         if not click.confirm("Proceed?", default=False):
             c.print("Nothing changed.")
-            return exitcodes.FAIL  # no host was installed
+            return _rc(exitcodes.FAIL)  # no host was installed
 
     c.print("[bold]Install Sysbox[/]")
     try:
@@ -266,4 +292,4 @@ def install(inventory, target, check, limit, ignore, yes, matrix_path, sysbox_de
                   _escape(_short(h.message, 200)))
     c.print(s)
     c.print(f"Artifacts: {outcome.artifact_dir} (plan: {plan_run.artifact_dir})")
-    return exitcodes.PASS if all_ok and outcome.status == "successful" else exitcodes.FAIL
+    return _rc(exitcodes.PASS if all_ok and outcome.status == "successful" else exitcodes.FAIL)

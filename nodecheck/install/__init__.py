@@ -158,6 +158,11 @@ def runner_kwargs(pdd: Path, playbook: str, inventory: str, limit: str | None, e
         private_data_dir=str(pdd), project_dir=str(playbooks_dir()), playbook=playbook,
         inventory=str(Path(inventory).resolve()), extravars=extravars, ident=ident,
         envvars=_env(opts, pdd), quiet=True, settings={"suppress_ansible_output": True},
+        # ansible-runner otherwise writes envvars, extravars, passwords and cmdline to env/ in
+        # the data dir, and a later run in the same dir reuses those files instead of its own
+        # arguments: the install run then ran with the plan run's `--check`, and a become
+        # password would sit on disk. Everything is passed in memory instead.
+        suppress_env_files=True,
     )
     if opts.become_password is not None:
         cmdline.append("--ask-become-pass")
@@ -179,11 +184,18 @@ def runner_kwargs(pdd: Path, playbook: str, inventory: str, limit: str | None, e
     return kwargs
 
 
+# Files ansible-runner reads from <data dir>/env/ in preference to (cmdline) or on top of
+# (extravars) the arguments; nodecheck never writes them, so any there are stale.
+_STALE_ENV_FILES = ("cmdline", "extravars", "envvars", "passwords", "settings")
+
+
 def _run(kwargs: dict, on_event: Callable[[dict], None] | None) -> tuple[object, list[dict]]:
     try:
         import ansible_runner
     except ImportError as exc:
         raise InstallError(f"ansible-runner is not installed ({exc}): pip install 'nodecheck[install]'") from exc
+    for name in _STALE_ENV_FILES:
+        (Path(kwargs["private_data_dir"]) / "env" / name).unlink(missing_ok=True)
     events: list[dict] = []
 
     def handler(ev: dict) -> bool:
@@ -195,6 +207,11 @@ def _run(kwargs: dict, on_event: Callable[[dict], None] | None) -> tuple[object,
                 pass
         return True
 
+    if "cmdline" not in kwargs:
+        # ansible-runner writes cmdline to env/cmdline in the private data dir and a later run
+        # that passes none reads it back: the real run after the check-mode plan run (same dir)
+        # would run with --check again.
+        (Path(kwargs["private_data_dir"]) / "env" / "cmdline").unlink(missing_ok=True)
     try:
         r = ansible_runner.run(event_handler=handler, **kwargs)
     except Exception as exc:  # runner raises for a missing project, a bad inventory path, ...
