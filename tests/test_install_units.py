@@ -138,6 +138,8 @@ def test_runner_kwargs_become_password_goes_to_the_prompt_not_the_command_line(t
 
     assert re.search(pattern, "BECOME password: ", re.M) and answer == "s3cret"
     assert "s3cret" not in str(kw["envvars"])
+    # ansible-runner must not write it (nor the check-mode cmdline) into the data dir's env/
+    assert kw["suppress_env_files"] is True
 
 
 def _cli(*args):
