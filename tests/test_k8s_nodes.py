@@ -294,8 +294,15 @@ def test_nodes_table_is_plain_without_a_tty(k8s_cluster, lab_nodes):
                "--format", "table")
     assert r.returncode == 2
     assert "\x1b[" not in r.stdout  # no colour when stdout is not a terminal
-    assert "Node nn-old-kernel  verdict FAIL" in r.stdout
-    assert "do not rule out" in r.stdout
+    rows = {ln.split()[0]: ln.split()[1] for ln in r.stdout.splitlines() if ln.startswith("nn-")}
+    js = run_nc("k8s", "nodes", "--kubeconfig", str(k8s_cluster.admin_kubeconfig), "-l", "nodecheck-test=nodes",
+                "--format", "json")
+    want = {n["node"]: n["verdict"].upper() for n in json.loads(js.stdout)["nodes"]}
+    assert rows == want and rows["nn-old-kernel"] == "FAIL", r.stdout
+    one = run_nc("k8s", "nodes", "--kubeconfig", str(k8s_cluster.admin_kubeconfig), "--format", "table",
+                 "-l", "kubernetes.io/hostname=nn-ubuntu-noble")
+    assert "Node nn-ubuntu-noble  verdict UNKNOWN" in one.stdout
+    assert "do not rule out: 0.7.1" in one.stdout and "needs the node probe" in one.stdout
 
 
 def test_node_reader_identity_is_enough(k8s_cluster, lab_nodes):

@@ -105,7 +105,8 @@ def from_transport(exc: BaseException, server: str) -> ApiError:
     chain, e = [], exc
     while e is not None and len(chain) < 8:
         chain.append(e)
-        e = getattr(e, "reason", None) or e.__cause__ or e.__context__
+        # urllib3 nests the cause in .reason (an exception, or a plain string for ApiException)
+        e = getattr(e, "reason", None) or getattr(e, "__cause__", None) or getattr(e, "__context__", None)
     text = " ".join(_one_line(repr(c), 400) for c in chain)
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         return ApiError(TLS, f"TLS: the certificate of the Kubernetes API at {server} does not verify against the "

@@ -98,8 +98,15 @@ def render_node(console: Console, node: dict, *, verbose: bool = False) -> None:
         console.print(Padding(t, (0, 0, 0, 4)))
     compat = sb.get("compatible_releases") or []
     rec = sb.get("recommended")
-    for label, value in (("Sysbox releases this node can run:", Text(", ".join(compat) if compat else "none", style="bold")),
-                         ("recommended:", Text(rec or "none (see failing checks)", style="bold green" if rec else "bold red"))):
+    lines = (("Sysbox releases this node can run:", Text(", ".join(compat) if compat else "none", style="bold")),
+             ("recommended:", Text(rec or "none (see failing checks)", style="bold green" if rec else "bold red")))
+    if "not_ruled_out" in sb and not compat:
+        # A prescan from the Kubernetes API (`nodecheck k8s nodes`): most checks need the node
+        # probe, so say what the Node's facts leave open rather than "can run: none".
+        nro = sb["not_ruled_out"]
+        lines = (("Sysbox releases the Node's facts do not rule out:",
+                  Text((", ".join(nro) if nro else "none") + " (the node probe decides the rest)", style="bold")),)
+    for label, value in lines:
         t = Table.grid(padding=(0, 1), pad_edge=False)  # one grid per line: wraps under its value
         t.add_column(no_wrap=True)
         t.add_column(overflow="fold")
