@@ -287,3 +287,26 @@ def test_runtime_class_from_the_api(k8s_cluster, matrix, req):
         c.kubectl("delete", "runtimeclass", "ncc-sysbox-runc", check=False)
         c.delete_node("ncc-sysbox-node")
         c.kubectl("delete", "namespace", "ncc-rc", "--wait=false", check=False)
+
+
+def test_cluster_table_and_junit_render_the_document():
+    import io
+
+    from rich.console import Console
+
+    from nodecheck.report import cluster as render_cluster
+    from nodecheck.report.junit import build
+    doc = {"server": "https://127.0.0.1:6443", "verdict": "fail", "kubernetes_version": "v1.35.4",
+           "workspace_namespace": "ws", "matrix_version": "m", "target": "0.7.1",
+           "cvm_pod": {"host_paths": {"/usr/src": "ro", "/var/lib": "rw"}},
+           "checks": [{"id": "cluster.pod-admission", "status": "fail", "message": "refused " * 30,
+                       "remediation": "label it", "source": ""},
+                      {"id": "cluster.gpu", "status": "pass", "message": "no GPU", "remediation": "", "source": ""}]}
+    buf = io.StringIO()
+    render_cluster.render(doc, Console(file=buf, width=80, no_color=True))
+    out = buf.getvalue()
+    assert "verdict FAIL" in out and "cluster.pod-admission" in out and "fix: label it" in out
+    assert "no GPU" not in out and "1 checks passed" in out
+    assert all(not ln.endswith(" ") for ln in out.splitlines())
+    xml = build(render_cluster.as_report(doc))
+    assert xml.get("failures") == "1" and xml.find("testsuite").get("name") == "cluster"

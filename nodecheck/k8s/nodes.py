@@ -311,7 +311,7 @@ def score_node(node: dict, *, matrix, req: Requirements, target: str | None = No
             if _decided_by_api(f, facts, rel):
                 fs.append(f)
             elif f.id.startswith("known-issue"):
-                fs.append(replace(f, message=f"{f.message} ({NEEDS_PROBE})"))
+                fs.append(replace(f, message=f"{f.message} [{NEEDS_PROBE}]"))
             else:
                 fs.append(_probe_needed(f))
         fs.extend(node_findings(nf, facts, req, rel))

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.text import Text
 
-from .table import ICON, STYLE, _status
+from .table import _TRAILING, _check_rows, _status
 
 
 def render(doc: dict, console: Console, *, verbose: bool = False) -> None:
+    # As table.render: rich pads grid rows to full width; drop the trailing blanks.
+    with console.capture() as cap:
+        _render(doc, console, verbose=verbose)
+    console.file.write("\n".join(_TRAILING.sub(r"\1", ln) for ln in cap.get().split("\n")))
+    console.file.flush()
+
+
+def _render(doc: dict, console: Console, *, verbose: bool = False) -> None:
     console.print(Text.assemble(("Cluster ", "bold"), (doc.get("server") or "?", "bold"),
                                 f" (Kubernetes {doc.get('kubernetes_version') or 'unknown'})  verdict ",
                                 _status(doc["verdict"])))
@@ -16,16 +25,12 @@ def render(doc: dict, console: Console, *, verbose: bool = False) -> None:
     paths = ", ".join(f"{p} {m}" for p, m in (pod.get("host_paths") or {}).items())
     console.print(f"  workspace namespace {doc.get('workspace_namespace')}; CVM pod: privileged, {paths}",
                   highlight=False)
-    shown = [c for c in doc.get("checks", []) if verbose or c["status"] != "pass"]
-    for c in shown:
-        label = ICON.get(c["status"], c["status"].upper())
-        console.print(Text.assemble("    ", (f"{label:<8}", STYLE.get(c["status"], "")), (c["id"], "bold"),
-                                    "  ", c["message"]))
-        if c.get("remediation") and c["status"] != "pass":
-            console.print(Text.assemble("             ", ("fix: ", "bold"), c["remediation"]))
-    passed = sum(1 for c in doc.get("checks", []) if c["status"] == "pass")
+    checks = doc.get("checks", [])
+    if any(verbose or c["status"] != "pass" for c in checks):
+        console.print(Padding(_check_rows(checks, verbose), (0, 0, 0, 4)))
+    passed = sum(1 for c in checks if c["status"] == "pass")
     if not verbose and passed:
-        console.print(f"  {passed} checks passed (--verbose shows them)", style="dim")
+        console.print(f"  {passed} checks passed (-v shows them)", style="dim")
     console.print(f"matrix {doc.get('matrix_version')}, target Sysbox {doc.get('target')}", style="dim")
 
 
