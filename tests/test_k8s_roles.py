@@ -412,3 +412,34 @@ def test_nodecheck_install_takes_the_kubernetes_path_for_kubelet_hosts_then_unin
             assert "sysbox-install" not in node_labels(cluster, n), n
     finally:
         uninstall_leftovers(cluster)
+
+
+def test_api_server_stopped_between_plan_and_apply_changes_nothing(tmp_path):
+    """Its own control plane (this test stops the API server): the plan is made, the API server
+    goes away, the apply stops at its first read with one line and nothing applied; back up,
+    the same apply goes through."""
+    from tests.k8slab.cluster import start_cluster
+
+    cluster = start_cluster()
+    try:
+        name = "k16-stop-" + uuid.uuid4().hex[:4]
+        cluster.register_node(name)
+        inv = write_inventory(tmp_path, {name: {"profile": ok_profile()}})
+        plan = play("k8s.yml", inv, cluster.admin_kubeconfig, "--tags", "preflight,k8s_plan")
+        assert plan.returncode == 0 and f"{name}: label" in plan.stdout, plan.stdout[-3000:]
+        approved = {name: {"sysbox-install": "yes", "smarter-device-manager": "enabled"}}
+        cluster.stop_apiserver()
+        r = play("k8s.yml", inv, cluster.admin_kubeconfig, nodecheck_k8s_approved=approved)
+        out = r.stdout + r.stderr
+        assert r.returncode != 0
+        line = next((ln for ln in out.splitlines() if "cannot read Nodes from the Kubernetes API" in ln), "")
+        assert "connection refused" in line and line.rstrip().endswith("nothing was changed"), out[-3000:]
+        assert all(v["changed"] == 0 for v in recap(r.stdout).values())
+        cluster.start_apiserver()
+        assert "sysbox-install" not in node_labels(cluster, name)
+        assert not exists(cluster, "daemonset", "-n", "kube-system", "fuse-device-plugin-daemonset")
+        r2 = play("k8s.yml", inv, cluster.admin_kubeconfig, nodecheck_k8s_approved=approved)
+        assert r2.returncode == 0, (r2.stdout + r2.stderr)[-3000:]
+        assert node_labels(cluster, name).get("sysbox-install") == "yes"
+    finally:
+        cluster.stop()
