@@ -205,3 +205,31 @@ def test_approved_plan_guards_the_apply():
 def test_api_error_line(msg, want):
     line = kp.api_error_line(msg)
     assert want in line and "\n" not in line
+
+
+def _ev(kind, task, host="h1", **res):
+    return {"event": kind, "event_data": {"task": task, "host": host, "res": res,
+                                          "task_action": res.pop("_action", None)}}
+
+
+def test_k8s_run_reads_plan_errors_and_changes_from_runner_events():
+    from nodecheck.install import k8s_run
+
+    events = [
+        _ev("runner_on_ok", "Plan which Nodes get which labels", _action="nodecheck_k8s_plan", plan={"release": "0.7.0"}),
+        _ev("runner_on_ok", "Apply sysbox-deploy-k8s and the sysbox-runc RuntimeClass with image x", changed=False),
+        _ev("runner_on_ok", "Apply the FUSE device plugin DaemonSet", changed=True),
+        _ev("runner_on_ok", "Label the Node n1", host="h1", changed=True),
+        _ev("runner_on_failed", "Say why the Node was not labelled", host="h2", msg="Node n2 (host h2) was not labelled: x"),
+        _ev("runner_on_failed", "Label the Node n2", host="h2", msg="Failed to patch object: ..."),
+    ]
+    assert k8s_run.collect_plan(events) == {"release": "0.7.0"}
+    assert k8s_run.run_error(events) is None  # per-host failures are not run-wide
+    got = {c.what: c.result for c in k8s_run.summarize(events, check=False)}
+    assert got["DaemonSet kube-system/fuse-device-plugin-daemonset"] == "changed"
+    assert got["Node labels of host h1"] == "changed" and got["Node labels of host h2"] == "failed"
+    assert any(w.startswith("sysbox-deploy-k8s") and r == "unchanged" for w, r in got.items())
+    assert {c.result for c in k8s_run.summarize(events[2:4], check=True)} == {"would change"}
+    stop = [_ev("runner_on_failed", "Say why the Nodes could not be read",
+                msg="cannot read Nodes from the Kubernetes API (kubeconfig k): connection refused; nothing was changed")]
+    assert k8s_run.run_error(stop).endswith("nothing was changed")

@@ -250,7 +250,8 @@ def install(inventory, target, check, limit, ignore, yes, matrix_path, sysbox_de
                 + f". Artifacts: {plan_run.artifact_dir}")
         return _rc(exitcodes.PASS if passing and not skipped and plan_run.status == "successful" else exitcodes.FAIL)
     if not passing:
-        c.print(f"No host passed the plan; nothing installed. Artifacts: {plan_run.artifact_dir}")
+        c.print(f"No {'plain (Docker) ' if k8s_hosts else ''}host passed the plan; nothing installed on them. "
+                f"Artifacts: {plan_run.artifact_dir}")
         return _rc(exitcodes.FAIL)
     c.print(f"Install Sysbox on {len(passing)} host(s): {', '.join(passing)}"
             + (f"; skipping {len(skipped)}: {', '.join(skipped)}" if skipped else ""))
