@@ -97,6 +97,33 @@ def node_not_ready(node: dict | None) -> str | None:
     return f"Ready={c.get('status')} ({why}{': ' + msg if msg else ''})"
 
 
+def _tolerates(tol: dict, taint: dict) -> bool:
+    # The API's rule (core/v1 Toleration.ToleratesTaint): an empty key with Exists matches
+    # every taint; an empty effect matches every effect; Exists ignores the value.
+    if tol.get("effect") and tol.get("effect") != taint.get("effect"):
+        return False
+    if not tol.get("key"):
+        return tol.get("operator") == "Exists"
+    if tol.get("key") != taint.get("key"):
+        return False
+    if tol.get("operator") == "Exists":
+        return True
+    return (tol.get("value") or "") == (taint.get("value") or "")
+
+
+def untolerated_taints(pod: dict | None, node: dict | None) -> list[str]:
+    """The node's scheduling taints (NoSchedule, NoExecute) the pod does not tolerate, as
+    `key=value:Effect`. The scheduler's own message counts them but (since 1.3x) does not name them."""
+    tols = ((pod or {}).get("spec") or {}).get("tolerations") or []
+    out = []
+    for t in ((node or {}).get("spec") or {}).get("taints") or []:
+        if t.get("effect") not in ("NoSchedule", "NoExecute"):
+            continue
+        if not any(_tolerates(tol, t) for tol in tols):
+            out.append(f"{t.get('key')}{'=' + t['value'] if t.get('value') else ''}:{t.get('effect')}")
+    return out
+
+
 def _container_state(pod: dict, name: str = "scan") -> tuple[str, dict] | None:
     st = _status(pod)
     for cs in (st.get("initContainerStatuses") or []) + (st.get("containerStatuses") or []):
@@ -176,7 +203,11 @@ def diagnose(*, node_name: str, pod: dict | None, events: list[dict], node: dict
             ev = next((e for e in evs if e.get("reason") == "FailedScheduling"), None)
             msg = ev.get("message") if ev else sched.get("message")
             reason = sched.get("reason") or "Unschedulable"
-            return Diagnosis(UNSCHEDULABLE, f"pod {name} {reason}: {' '.join(str(msg or '').split())}{node_note}")
+            taints = untolerated_taints(pod, node)
+            taint_note = (f"; node {node_name} has taints the pod does not tolerate: {', '.join(taints)}"
+                          if taints else "")
+            return Diagnosis(UNSCHEDULABLE, f"pod {name} {reason}: {' '.join(str(msg or '').split())}"
+                                            f"{taint_note}{node_note}")
         return Diagnosis(NOT_STARTED, f"pod {name} was never scheduled (no scheduler decision yet)"
                                       f"{f': {_ev_text(warn)}' if warn else ''}{node_note}")
     cst = _container_state(pod, container)
