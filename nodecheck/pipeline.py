@@ -29,7 +29,7 @@ def node_from_facts(name: str, facts: Facts, *, matrix, target: str | None = Non
     node = {"node": name, "source": source, **result, "facts": facts.summary(), "error": None}
     problems = facts.probe.get("problems") or []
     if problems:
-        node["probe_problems"] = problems
+        node["probe_problems"] = cap_problems(problems)
     return node
 
 
@@ -41,6 +41,18 @@ def node_from_output(name: str, stdout: str, *, matrix, target: str | None = Non
         return error_node(name, "probe-error", "; ".join(parsed.problems), stderr_tail=stdout[-500:],
                           matrix=matrix, target=target, source=source)
     return node_from_facts(name, gather(parsed), matrix=matrix, target=target, ignore=ignore, source=source)
+
+
+MAX_PROBLEMS = 50  # a node can print any amount of junk; a report line stays small
+
+
+def cap_problems(problems: list[str]) -> list[str]:
+    """At most MAX_PROBLEMS entries of at most 300 characters; the last says how many were dropped."""
+    out = [p if len(p) <= 300 else p[:297] + "..." for p in problems[:MAX_PROBLEMS - 1]]
+    if len(problems) >= MAX_PROBLEMS:
+        rest = len(problems) - len(out)
+        out.append(problems[MAX_PROBLEMS - 1][:300] if rest == 1 else f"... and {rest} more problems")
+    return out
 
 
 def error_node(name: str, kind: str, message: str, *, stderr_tail: str = "", matrix=None,

@@ -46,20 +46,18 @@ def write_json(doc: dict, output: str | None, *, compact: bool = False) -> None:
     write_text(text + "\n", output)
 
 
-def write_text(text: str, output: str | None) -> None:
-    """Write to a file atomically (a killed run never leaves half a document), or stdout."""
+def write_text(text: str, output: str | None, option: str = "--output-file") -> None:
+    """Write to a file atomically (a killed run never leaves half a document), or stdout.
+
+    A path holding a device, FIFO, symlink or directory is refused (exit 64), never replaced;
+    a failed write is one line, exit 74 (nodecheck/outfile.py)."""
     if output in (None, "-"):
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    path = Path(output)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise click.FileError(str(path), hint=exc.strerror) from exc
+    from ..outfile import atomic_write
+
+    atomic_write(output, text.encode("utf-8"), option)
 
 
 def load_matrix(path: str | None, target: str | None):

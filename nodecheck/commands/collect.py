@@ -11,7 +11,7 @@ from ._common import check_root, dump_yaml, node_name, output_options, root_opti
 
 @click.command(epilog="Exit codes: 0 snapshot written from a complete probe run; 3 the probe timed out, "
                       "failed or read only part of the node (what was read is still written); 64 usage error; "
-                      "130 interrupted.")
+                      "74 the output file could not be written; 130 interrupted.")
 @root_option
 @output_options(("json", "yaml"), default="json",
                 file_help="Write the snapshot to PATH, atomically (default: stdout).")
@@ -26,6 +26,8 @@ def collect(root: str, output: str, output_file: str | None, timeout: float, nod
     Read-only: nothing on the node is changed.
     """
     check_root(root)
+    from ..outfile import check_target
+    check_target(output_file, "--output-file")  # refused before probing, never replaced after
     run = local.run(root, timeout=timeout)
     if run.timed_out:
         click.echo(f"nodecheck: probe timed out after {timeout:g}s", err=True)

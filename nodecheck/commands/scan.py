@@ -87,22 +87,34 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
         fmt, verbose = "table", True
     output = output_file
 
+    # Every output path is checked before the scan starts: a device, FIFO or symlink there is
+    # refused (exit 64) instead of being found (or replaced) after a long fleet run.
+    from ..outfile import OutputWriteError, check_target
+    check_target(junit, "--junit")
+    check_target(nfd_features_file, "--nfd-features-file")
     writer = None
+    write_failed: list[OutputWriteError] = []
     if output:
         from ..report.jsonl import JsonlWriter
-        try:
-            writer = JsonlWriter(output)
-        except OSError as exc:
-            raise click.FileError(output, hint=exc.strerror) from exc
+        writer = JsonlWriter(output)
 
     def done(node: dict) -> None:
+        # A failed append (disk full, I/O error) stops writing the file but not the scan: the
+        # lines already written stay, the report still goes to stdout, and the run exits 74.
+        nonlocal writer
         if writer:
-            writer.write(node)
+            try:
+                writer.write({**node, "matrix_version": matrix.version})
+            except OSError as exc:
+                write_failed.append(OutputWriteError(output, exc))
+                writer.close()
+                writer = None
 
     try:
         if fleet_mode:
             from .. import fleet
-            nodes = _scan_fleet(fleet, hosts, inventory, hosts_file, limit, output if resume else None,
+            nodes = _scan_fleet(fleet, hosts, inventory, hosts_file, limit,
+                                (output, matrix.version, target or str(matrix.newest.version)) if resume else None,
                                      fleet.FleetOptions(forks=forks, timeout=timeout, become=become,
                                                         accept_new_host_keys=accept_new_host_keys,
                                                         known_hosts=known_hosts, ssh_config=ssh_config,
@@ -148,28 +160,29 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
         table.render(report, _console(sys.stdout), verbose=verbose)
     if junit:
         from ..report.junit import write_junit
-        write_junit(report, junit)
+        try:
+            write_junit(report, junit)
+        except OutputWriteError as exc:
+            write_failed.append(exc)
     if nfd_features_file:
         if len(nodes) != 1:
             raise click.UsageError("--nfd-features-file describes one node; scan a single node with it")
+        from ..outfile import atomic_write
         from ..report.nfd import features_file
         import datetime as dt
         expires = dt.datetime.now(dt.timezone.utc) + nfd_expiry if nfd_expiry else None
-        _write_text(nfd_features_file, features_file(nodes[0], expires))
+        try:
+            atomic_write(nfd_features_file, features_file(nodes[0], expires).encode(), "--nfd-features-file")
+        except OutputWriteError as exc:
+            write_failed.append(exc)
+    if write_failed:
+        for exc in write_failed:
+            click.echo(f"nodecheck: {exc.message}", err=True)
+        return exitcodes.OUTPUT_ERROR
     if not nodes:
         click.echo("nodecheck: no hosts to scan", err=True)
         return exitcodes.UNKNOWN
     return exitcodes.BY_VERDICT[report["verdict"]]
-
-
-def _write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise click.FileError(path, hint=exc.strerror) from exc
 
 
 def _scan_fleet(fleet, hosts, inventory, hosts_file, limit, resume_from, opts, matrix, target, ignore, done):
@@ -180,12 +193,19 @@ def _scan_fleet(fleet, hosts, inventory, hosts_file, limit, resume_from, opts, m
     position = {t.name: i for i, t in enumerate(targets)}
     nodes = []
     if resume_from:
-        from ..report.jsonl import read_nodes
-        previous = {n["node"]: n for n in read_nodes(resume_from) if isinstance(n.get("node"), str)}
+        from ..report.jsonl import resumable
+        path, matrix_version, release = resume_from
+        previous, rejected = resumable(path, matrix_version=matrix_version, target=release)
+        wanted = {t.name for t in targets}
         nodes = [previous[t.name] for t in targets if t.name in previous]
         targets = [t for t in targets if t.name not in previous]
         if nodes:
-            click.echo(f"nodecheck: resuming, {len(nodes)} hosts already in {resume_from}", err=True)
+            click.echo(f"nodecheck: resuming, {len(nodes)} hosts already in {path}", err=True)
+        stale = sorted(n for n in rejected if n in wanted and n not in previous)
+        if stale:
+            click.echo(f"nodecheck: rescanning {len(stale)} hosts whose lines in {path} are invalid or were "
+                       f"scored for another release/matrix: {', '.join(stale[:10])}"
+                       + (" ..." if len(stale) > 10 else ""), err=True)
 
     def score(r) -> dict:
         src = f"ssh:{r.target.host}"

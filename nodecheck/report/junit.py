@@ -13,7 +13,6 @@ probe-error) is a suite with a single failing testcase named `host`.
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 
 from .jsonl import node_name
@@ -87,8 +86,9 @@ def build(report: dict) -> ET.Element:
 
 
 def write_junit(report: dict, path: str) -> None:
+    """Atomically, mode 0600; a special file at `path` is refused, never replaced (outfile.py)."""
+    from ..outfile import atomic_write
+
     tree = ET.ElementTree(build(report))
     ET.indent(tree)
-    tmp = f"{path}.tmp{os.getpid()}"
-    tree.write(tmp, encoding="utf-8", xml_declaration=True)
-    os.replace(tmp, path)
+    atomic_write(path, ET.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True) + b"\n", "--junit")
