@@ -422,6 +422,17 @@ class Cluster:
             return
         self._spawn("kube-apiserver")
         self._wait("kube-apiserver", self._apiserver_ready, "/readyz", timeout)
+        if "kube-controller-manager" in self.procs:
+            # A restart: the controllers' watches reconnect with backoff. Return only once they
+            # act again (a new namespace gets its default ServiceAccount), so a test that runs
+            # next sees a working cluster, not one still catching up.
+            self._restarts = getattr(self, "_restarts", 0) + 1
+            ns = f"k8slab-restart-{self._restarts}"
+            self._ok("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            self._wait("kube-controller-manager",
+                       lambda: self.api("GET", f"/api/v1/namespaces/{ns}/serviceaccounts/default")[0] == 200,
+                       "controllers acting again after the apiserver restart", timeout)
+            self.api("DELETE", f"/api/v1/namespaces/{ns}")
 
     def stop_apiserver(self) -> None:
         self._kill("kube-apiserver")
@@ -491,7 +502,7 @@ class Cluster:
         text = "\n---\n".join(json.dumps(d) for d in docs)
         self.kubectl("apply", "--server-side", "--field-manager=k8slab", "-f", "-", input=text)
 
-    def create_namespace(self, name: str, labels: dict | None = None, timeout: float = 60.0) -> None:
+    def create_namespace(self, name: str, labels: dict | None = None, timeout: float | None = None) -> None:
         """A namespace (labels e.g. pod-security.kubernetes.io/enforce=restricted), returned once its
         default ServiceAccount exists, so pods can be created in it right away."""
         self.apply({"apiVersion": "v1", "kind": "Namespace",
