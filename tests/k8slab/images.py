@@ -88,6 +88,10 @@ def _cached(name: str, key: str, build) -> tuple[Path, float]:
             os.rename(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
+        # Keep the newest two per name (the one just built and its predecessor): every edit of the
+        # package makes a new nodecheck image of ~200 MB.
+        for old in sorted(IMAGES.glob(f"{name}-*.tar"), key=lambda p: p.stat().st_mtime)[:-2]:
+            old.unlink(missing_ok=True)
     return final, time.monotonic() - t0
 
 

@@ -378,6 +378,38 @@ def _unmount_under(d: Path) -> None:
         subprocess.run(["umount", "-l", m], capture_output=True)
 
 
+def _owner_alive(workdir: Path) -> bool:
+    try:
+        owner = json.loads((workdir / "owner.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return reaper.proc_start(owner["pid"]) == owner["start"]
+
+
+def sweep_stale(tmp: Path | None = None) -> list[Path]:
+    """Remove what a node whose test process died (SIGKILL, a timeout) left behind: the reaper already
+    killed its kubelet and containerd and deleted its bridge; its root-dir mount, pod cgroups and temp dir
+    stay until the next start_real_node() sweeps them here. Nodes of live processes are left alone."""
+    out = []
+    for d in Path(tmp or tempfile.gettempdir()).glob("nodecheck-k8snode-*"):
+        try:
+            young = time.time() - d.stat().st_mtime < 60   # owner.json may not be written yet
+        except OSError:
+            continue
+        if not d.is_dir() or _owner_alive(d) or (young and not (d / "owner.json").exists()):
+            continue
+        try:
+            cfg = json.loads((d / "kubelet-config.json").read_text())
+        except (OSError, ValueError):
+            cfg = {}
+        _unmount_under(d)
+        if cfg.get("cgroupRoot", "").startswith("/nodecheck-lab-"):
+            _remove_cgroups(cfg["cgroupRoot"])
+        shutil.rmtree(d, ignore_errors=True)
+        out.append(d)
+    return out
+
+
 def cgroup_v1() -> bool:
     return not (CGROUP_V1 / "cgroup.controllers").exists()
 
@@ -409,13 +441,13 @@ def start_real_node(cluster, name: str = "nodecheck-lab-node", *, image_list=Non
     if why:
         raise NodeError(why)
     t0 = time.monotonic()
+    sweep_stale()
     imgs = image_list if image_list is not None else imagelib.all_images()
     t_images = time.monotonic() - t0
     token = secrets.token_hex(8)
     workdir = Path(tempfile.mkdtemp(prefix=f"nodecheck-k8snode-{token[:6]}-"))
     for sub in ("logs", "containerd/cni/net.d", "containerd/cni/ipam", "kubelet", "pod-logs", "sysctl", "pki"):
         (workdir / sub).mkdir(parents=True, exist_ok=True)
-    from tests.lab.reaper import proc_start  # noqa: F401 - imported here so a missing module fails early
     node = RealNode(
         name=name, cluster=cluster, workdir=workdir, socket=workdir / "containerd" / "containerd.sock",
         kubelet_port=_free_port(), bridge=bridge_name(name, token), subnet=_subnet(token),
@@ -423,6 +455,7 @@ def start_real_node(cluster, name: str = "nodecheck-lab-node", *, image_list=Non
         cgroup_root=f"/nodecheck-lab-{token[:8]}", images=imgs,
     )
     node.timings["images_s"] = round(t_images, 1)
+    (workdir / "owner.json").write_text(json.dumps({"pid": os.getpid(), "start": reaper.proc_start(os.getpid())}))
     node._save_state()
     node._reaper = subprocess.Popen(
         [sys.executable, str(REPO / "tests" / "lab" / "reaper.py"), str(workdir / "node-state.json"),
