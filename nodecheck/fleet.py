@@ -63,6 +63,8 @@ class HostResult:
 
 # -- targets ---------------------------------------------------------------
 
+MAX_INPUT_BYTES = 16 << 20  # an inventory or hosts file larger than this is not one
+
 _HOSTSPEC = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\s\[\]]+))(?::(?P<port>\d+))?$")
 
 
@@ -72,7 +74,7 @@ def parse_hostspec(spec: str) -> Target:
     if not m:
         raise ValueError(f"not a host: {spec!r} (expected [user@]host[:port])")
     host = m.group("v6") or m.group("host")
-    if host.startswith("-"):
+    if host.startswith("-") or "@" in host:  # `x@` is a user with no host
         raise ValueError(f"not a host: {spec!r}")
     port = int(m.group("port")) if m.group("port") else None
     if port is not None and not 0 < port < 65536:
@@ -82,11 +84,9 @@ def parse_hostspec(spec: str) -> Target:
 
 
 def _read_hosts_file(path: str) -> list[Target]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError as exc:
-        raise ValueError(f"cannot read hosts file {path}: {exc.strerror}") from exc
+    from .infile import read_text
+
+    lines = read_text(path, MAX_INPUT_BYTES, "hosts file").splitlines()  # InputError is a ValueError
     out = []
     for n, line in enumerate(lines, 1):
         line = line.split("#", 1)[0].strip()
@@ -102,6 +102,9 @@ def _read_hosts_file(path: str) -> list[Target]:
 def _load_inventory(path: str, limit: str | None) -> list[Target]:
     if not os.path.exists(path):
         raise ValueError(f"inventory not found: {path}")
+    if not os.path.isdir(path):  # a directory is an Ansible inventory too; a FIFO or device is not
+        from .infile import read_text
+        read_text(path, MAX_INPUT_BYTES, "inventory")  # InputError (a ValueError): one line, exit 64
     os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_FAILED", "True")
     os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
     try:
@@ -134,6 +137,8 @@ def _load_inventory(path: str, limit: str | None) -> list[Target]:
             port_i = int(port) if port else None
         except ValueError as exc:
             raise ValueError(f"inventory {path}: host {h.name}: bad ansible_port {port!r}") from exc
+        if port_i is not None and not 0 < port_i < 65536:  # 70000 must not become 4464
+            raise ValueError(f"inventory {path}: host {h.name}: ansible_port {port_i} is not 1-65535")
         out.append(Target(
             name=h.name,
             host=s("ansible_host") or s("ansible_ssh_host") or h.name,
@@ -147,12 +152,18 @@ def _load_inventory(path: str, limit: str | None) -> list[Target]:
 
 def _match_limit(targets: list[Target], limit: str) -> list[Target]:
     """Ansible-like limit for ad-hoc hosts: names/groups, globs, `,`/`:` lists, `!` and `&`."""
+    def regex(text: str):
+        try:
+            return re.compile(text)
+        except re.error as exc:
+            raise ValueError(f"--limit: ~{text} is not a regular expression: {exc}") from exc
+
     sep = r"," if "[" in limit else r"[,:]"
     pats = [p.strip() for p in re.split(sep, limit) if p.strip()]
 
     def hit(t: Target, p: str) -> bool:
         if p.startswith("~"):
-            return re.search(p[1:], t.name) is not None
+            return regex(p[1:]).search(t.name) is not None
         return fnmatch.fnmatchcase(t.name, p) or fnmatch.fnmatchcase(t.host, p) or any(
             fnmatch.fnmatchcase(g, p) for g in t.groups) or p == "all"
 

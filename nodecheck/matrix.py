@@ -547,17 +547,55 @@ def _validator(path: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
+MAX_MATRIX_BYTES = 4 << 20
+MAX_NODES = 200_000  # the bundled matrix expands to a few thousand nodes
+MAX_DEPTH = 64
+
+
+def _check_expansion(p: Path, root) -> None:
+    """Refuse a YAML alias bomb (a 112 KB file expanding to 10^9 nodes) or absurd nesting
+    before anything walks the expanded data: the size is counted on the composed graph, where
+    an alias is a shared node, each node's expanded size computed once (linear time)."""
+    if root is None:
+        return
+    size: dict[int, int] = {}
+    stack = [(root, 0, False)]
+    while stack:
+        node, depth, children_done = stack.pop()
+        if depth > MAX_DEPTH:
+            raise MatrixError(f"{p}: nested deeper than {MAX_DEPTH} levels")
+        if id(node) in size:
+            continue
+        kids = []
+        if isinstance(node, yaml.SequenceNode):
+            kids = node.value
+        elif isinstance(node, yaml.MappingNode):
+            kids = [n for kv in node.value for n in kv]
+        if children_done or not kids:
+            size[id(node)] = 1 + sum(size.get(id(k), 1) for k in kids)
+            if size[id(node)] > MAX_NODES:
+                raise MatrixError(f"{p}: expands to more than {MAX_NODES} YAML nodes (an alias bomb?)")
+            continue
+        stack.append((node, depth, True))
+        stack.extend((k, depth + 1, False) for k in kids if id(k) not in size)
+
+
 def read_raw(path: str | Path) -> dict[str, Any]:
     """Parse the YAML and validate it (schema + semantic checks); returns the plain data."""
+    from .infile import InputError, read_text
+
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MatrixError(f"{p}: cannot read matrix: {exc.strerror or exc}") from exc
+        text = read_text(str(p), MAX_MATRIX_BYTES, "matrix")  # a FIFO, /dev/zero, bad UTF-8: one line
+    except InputError as exc:
+        raise MatrixError(str(exc)) from exc
     try:
+        _check_expansion(p, yaml.compose(text, Loader=_Loader))  # noqa: S506 - SafeLoader subclass
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
         raise MatrixError(f"{p}: not valid YAML: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # a 5000-digit int, nesting deeper than the stack
+        raise MatrixError(f"{p}: not a usable matrix: {str(exc)[:200] or type(exc).__name__}") from exc
     if not isinstance(data, dict):
         raise MatrixError(f"{p}: $: the matrix must be a mapping, got {type(data).__name__}")
     errors = sorted(_validator(str(schema_path())).iter_errors(data),

@@ -51,6 +51,7 @@ class Section:
             "ENOCMD": "command not installed",
             "ENOGZIP": "gzip not installed",
             "MISSING": "not in the probe output",
+            "EDUP": "appears twice in the probe output (not trusted)",
         }.get(self.status, self.status)
         return f"{self.name}: {msg}" + (f" ({self.detail})" if self.detail and self.status == "OPENERR" else "")
 
@@ -98,20 +99,34 @@ def parse(output: str) -> Sections:
     """Parse a probe run's stdout (already decoded, errors replaced)."""
     result = Sections()
     lines = output.split("\n")
-    start = next((i for i, l in enumerate(lines) if _HEADER.match(l)), None)
-    if start is None:
+    headers = [i for i, l in enumerate(lines) if l.startswith("@@NODECHECK-") and _HEADER.match(l)]
+    if not headers:
         result.problems.append("no probe header in the output (not a nodecheck probe, or it never started)")
         return result
+    if len(headers) > 1:
+        # One run prints one header. A second one is output forged around the probe (a forced
+        # command, ~/.ssh/rc, a crafted file): trusting either could let the forgery override
+        # the real sections, so the run is unreadable (probe-error, unknown), never scored.
+        result.problems.append(f"{len(headers)} probe headers in the output (expected one): output not trusted")
+        return result
+    start = headers[0]
     m = _HEADER.match(lines[start])
     boundary, result.version, result.root = m.group(1), int(m.group(2)), m.group(3)
     begin, end, done = boundary + " BEGIN ", boundary + " END ", boundary + " DONE"
 
     current: tuple[str, str, str] | None = None
     body: list[str] = []
+    stray = 0
     for line in lines[start + 1:]:
         if current is None:
             if line.startswith(begin):
-                parts = line[len(begin):].split(" ", 2)
+                rest = line[len(begin):]
+                if rest.endswith(" ok"):
+                    # A read section: the name is everything before the status, spaces included,
+                    # so a file called "os-release ok x" cannot pose as section "os-release".
+                    parts = [rest[:-3], "ok"]
+                else:
+                    parts = rest.split(" ", 2)
                 name = parts[0]
                 status = parts[1] if len(parts) > 1 else "OPENERR"
                 detail = parts[2] if len(parts) > 2 else ""
@@ -121,25 +136,39 @@ def parse(output: str) -> Sections:
             elif line == done:
                 result.done = True
             elif line.strip():
-                result.problems.append(f"unexpected line outside a section: {line[:80]!r}")
+                # Counted, not listed without end: 20 MB of junk must not become 20 MB of problems.
+                stray += 1
+                if stray <= 20:
+                    result.problems.append(f"unexpected line outside a section: {line[:80]!r}")
             continue
         if line.startswith(end):
             name, status, detail = current
-            parts = line[len(end):].split(" ")
-            rc = int(parts[1]) if len(parts) > 1 and parts[1].lstrip("-").isdigit() else 0
-            cap = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
+            # `END <name> <rc> <cap>`: the numbers are the last two fields (a name may hold spaces);
+            # more than 6 digits is no exit code or cap, and int() of 5000 digits is slow.
+            parts = line[len(end):].rsplit(" ", 2)
+            rc = 0 if len(parts) < 3 or not parts[-2].lstrip("-").isdigit() else (
+                int(parts[-2]) if len(parts[-2]) < 7 else 1)  # absurd: treat the read as failed
+            cap = int(parts[-1]) if len(parts) > 2 and parts[-1].isdigit() and len(parts[-1]) < 7 else 0
             # The probe prints one newline between the content and END: the line split
             # consumed it, so joining the body gives back the content exactly.
             text = "\n".join(body)
             # Decoding replaced bad bytes with U+FFFD (3 bytes), so this never under-counts.
             capped = bool(cap) and len(text.encode("utf-8", "replace")) >= cap * 4096
-            result.by_name[name] = Section(
-                name=name, status=status, text=text if status == "ok" else None,
-                detail=detail, rc=rc, capped=capped,
-            )
+            if name in result.by_name:
+                # The probe reads each input once: a second section of the same name is forged
+                # or garbled, and neither copy can be trusted.
+                result.problems.append(f"section {name[:80]!r} appears twice: not trusted")
+                result.by_name[name] = Section(name=name, status="EDUP")
+            else:
+                result.by_name[name] = Section(
+                    name=name, status=status, text=text if status == "ok" else None,
+                    detail=detail, rc=rc, capped=capped,
+                )
             current = None
         else:
             body.append(line)
+    if stray > 20:
+        result.problems.append(f"... and {stray - 20} more unexpected lines outside sections")
     if current is not None:
         name, status, detail = current
         result.by_name[name] = Section(

@@ -19,6 +19,9 @@ from .facts import Facts, gather
 SCHEMA_ID = "nodecheck.snapshot/v1"
 
 
+MAX_SNAPSHOT_BYTES = 64 << 20  # the probe caps what it reads; a real snapshot is well under this
+
+
 class SnapshotError(Exception):
     pass
 
@@ -41,12 +44,17 @@ def build(node: str, raw: str, *, source: str, stderr: str = "", exit_status: in
 
 
 def load(path: str | Path) -> dict:
+    from .infile import InputError, read_text
+
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SnapshotError(f"{path}: cannot read: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise SnapshotError(f"{path}: not JSON: {exc}") from exc
+        # Regular files only, bounded, strict UTF-8: a FIFO or /dev/zero is one line, not a hang.
+        text = read_text(str(path), MAX_SNAPSHOT_BYTES, "snapshot")
+    except InputError as exc:
+        raise SnapshotError(str(exc)) from exc
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # bad JSON, a 5000-digit int, `[` x 100000
+        raise SnapshotError(f"{path}: not JSON: {str(exc)[:200] or type(exc).__name__}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_ID:
         raise SnapshotError(f"{path}: not a {SCHEMA_ID} document (schema={doc.get('schema') if isinstance(doc, dict) else None!r})")
     try:

@@ -31,10 +31,15 @@ def node_name(root: str) -> str:
         return os.environ.get("NODE_NAME") or socket.gethostname()
     if os.environ.get("NODE_NAME"):  # set from the downward API in the pod
         return os.environ["NODE_NAME"]
+    from ..rootpath import read_bounded
+
     try:
-        name = Path(root, "etc/hostname").read_text(encoding="utf-8", errors="replace").strip()
+        # Links re-rooted inside the root, a FIFO or /dev/zero never read (nodecheck/rootpath.py).
+        name = read_bounded(root, "etc/hostname", 4096).decode("utf-8", errors="replace").strip()
         if name:
-            return name.split()[0][:253]
+            name = "".join(c for c in name.split()[0] if c.isprintable())[:253]
+            if name:
+                return name
     except OSError:
         pass
     return f"root:{root}"
@@ -60,10 +65,36 @@ def write_text(text: str, output: str | None, option: str = "--output-file") -> 
     atomic_write(output, text.encode("utf-8"), option)
 
 
+class Seconds(click.ParamType):
+    """A finite number of seconds in [1, 86400]: `nan` would disable the deadline, `inf` break it."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(v) or not 1 <= v <= 86400:
+            self.fail(f"{value!r} is not between 1 and 86400 seconds", param, ctx)
+        return v
+
+
+SECONDS = Seconds()
+PORT = click.IntRange(1, 65535)
+
+
 def load_matrix(path: str | None, target: str | None):
     """The matrix (and the target release checked against it), or a usage error naming why."""
+    import re
+
     from ..matrix import MatrixError, load
 
+    # A release is a version and nothing else: '0.7.1; rm -rf /' must not pass as 0.7.1.
+    if target is not None and not re.fullmatch(r"v?[0-9]{1,4}(\.[0-9]{1,4}){1,2}", target):
+        raise click.BadParameter(f"{target[:80]!r} is not a release like 0.7.1", param_hint="--sysbox")
     try:
         matrix = load(path)
         if target:

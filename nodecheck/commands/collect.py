@@ -6,7 +6,7 @@ import click
 
 from .. import exitcodes, snapshot
 from ..transport import local
-from ._common import check_root, dump_yaml, node_name, output_options, root_option, write_json, write_text
+from ._common import SECONDS, check_root, dump_yaml, node_name, output_options, root_option, write_json, write_text
 
 
 @click.command(epilog="Exit codes: 0 snapshot written from a complete probe run; 3 the probe timed out, "
@@ -15,7 +15,7 @@ from ._common import check_root, dump_yaml, node_name, output_options, root_opti
 @root_option
 @output_options(("json", "yaml"), default="json",
                 file_help="Write the snapshot to PATH, atomically (default: stdout).")
-@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=1),
+@click.option("--timeout", default=60.0, show_default=True, type=SECONDS,
               help="Hard deadline for the probe, in seconds.")
 @click.option("--node", "node", metavar="NAME", help="Node name to record (default: the root's hostname).")
 def collect(root: str, output: str, output_file: str | None, timeout: float, node: str | None) -> int:

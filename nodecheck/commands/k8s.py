@@ -13,12 +13,31 @@ def k8s() -> None:
     """Kubernetes: manifests for scanning nodes from a pod (no API access needed)."""
 
 
+def _valid_namespace(v: str) -> str:
+    # An RFC 1123 label, as the API server demands: refused here, not by `kubectl apply` later.
+    import re
+
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", v or ""):
+        raise click.BadParameter(f"{v[:80]!r} is not a namespace name (RFC 1123 label: a-z, 0-9, -; "
+                                 "at most 63)", param_hint="--namespace")
+    return v
+
+
+def _valid_image(v: str) -> str:
+    # A reference has no spaces or control characters (they would end up in a pod spec).
+    if not v or len(v) > 512 or any(c.isspace() or not c.isprintable() for c in v):
+        raise click.BadParameter(f"{v[:80]!r} is not an image reference", param_hint="--image")
+    return v
+
+
 @k8s.command("render")
 @click.option("--job", "job", is_flag=True, help="A one-shot Job: one pod per node (needs --nodes).")
 @click.option("--daemonset", "daemonset", is_flag=True,
               help="A DaemonSet: scans every node, then idles (the default).")
-@click.option("--image", default=_render.DEFAULT_IMAGE, show_default=True, help="The nodecheck image.")
-@click.option("--namespace", "-n", default=_render.DEFAULT_NAMESPACE, show_default=True)
+@click.option("--image", default=_render.DEFAULT_IMAGE, show_default=True, callback=lambda c, p, v: _valid_image(v),
+              help="The nodecheck image.")
+@click.option("--namespace", "-n", default=_render.DEFAULT_NAMESPACE, show_default=True,
+              callback=lambda c, p, v: _valid_namespace(v))
 @click.option("--nodes", type=click.IntRange(min=1), default=None,
               help="Job only: parallelism = completions = this many nodes "
                    "(e.g. $(kubectl get nodes --no-headers | wc -l)).")

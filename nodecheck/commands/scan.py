@@ -12,7 +12,7 @@ from rich.console import Console
 from .. import exitcodes, pipeline, snapshot
 from ..report import table
 from ..transport import local
-from ._common import (check_ignore, check_root, dump_yaml, parse_duration, ignore_option, load_matrix, node_name,
+from ._common import (PORT, SECONDS, check_ignore, check_root, dump_yaml, parse_duration, ignore_option, load_matrix, node_name,
                       output_options, root_option)
 
 FORMATS = ("table", "wide", "json", "yaml")
@@ -48,11 +48,11 @@ def _console(stream) -> Console:
               help="With --nfd-features-file: NFD drops the labels after this long (`# +expiry-time`) unless "
                    "rescanned, so a node never keeps a stale verdict; e.g. 90m, 24h, 7d; 0 = never.")
 @click.option("--forks", default=50, show_default=True, type=click.IntRange(1, 1000), help="SSH: hosts probed at once.")
-@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=1),
+@click.option("--timeout", default=60.0, show_default=True, type=SECONDS,
               help="Hard per-host deadline in seconds (connect, auth and probe together).")
 @click.option("--become", is_flag=True, help="SSH: run the probe with `sudo -n` (never prompts).")
 @click.option("-u", "--user", metavar="USER", help="SSH user (default: ssh_config, inventory, or the current user).")
-@click.option("-p", "--port", type=int, metavar="PORT", help="SSH port (default: ssh_config, inventory, or 22).")
+@click.option("-p", "--port", type=PORT, metavar="PORT", help="SSH port (default: ssh_config, inventory, or 22).")
 @click.option("-k", "--identity", "key_file", metavar="FILE", help="SSH private key file.")
 @click.option("--known-hosts", metavar="FILE", help="known_hosts file to verify host keys against (default: ~/.ssh/known_hosts).")
 @click.option("--ssh-config", metavar="FILE", help="ssh_config file (default: ~/.ssh/config).")

@@ -51,13 +51,28 @@ def _safe_name(path: str) -> str | None:
     return None
 
 
+MAX_LINES, MAX_LINE = 200, 4096
+
+
+def _bounded(text: str) -> str:
+    """A real os-release / *-release file is a few dozen short lines. `distro` tokenises with
+    shlex, which is superlinear on megabytes of junk (1 MiB: 20 s), so only the first
+    MAX_LINES lines of at most MAX_LINE characters are handed to it: no real key is dropped,
+    and parsing stays bounded whatever the node holds."""
+    lines = []
+    for line in text.split("\n", MAX_LINES)[:MAX_LINES]:
+        if len(line) <= MAX_LINE:
+            lines.append(line)
+    return "\n".join(lines)
+
+
 def parse(sections: Sections) -> DistroFacts:
     files = {}
     for name in sections.names():
         rel = _safe_name(name)
         text = sections.text(name)
         if rel and text is not None:
-            files[rel] = text
+            files[rel] = _bounded(text)
     if not files:
         return DistroFacts(reason=(
             "no os-release or *-release file readable: "

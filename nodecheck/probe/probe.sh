@@ -108,6 +108,11 @@ REL=
 if [ -n "$R" ] && [ -f "$R/proc/sys/kernel/osrelease" ]; then
   read -r REL <"$R/proc/sys/kernel/osrelease" 2>/dev/null || REL=
 fi
+# The release becomes part of paths (/boot/config-$REL): a node's crafted osrelease must not
+# steer them elsewhere (../../, /), so anything but a release's characters matches no file.
+case $REL in
+  *[!A-Za-z0-9._+~-]* | *..* | .* | -*) REL=invalid-release ;;
+esac
 [ -n "$REL" ] || REL=$(uname -r 2>/dev/null)
 
 # Distribution files (the distro library parses them on the controller).

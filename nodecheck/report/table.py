@@ -70,7 +70,7 @@ def render_node(console: Console, node: dict, *, verbose: bool = False) -> None:
         t = _grid()
         t.add_column(no_wrap=True)
         t.add_column(overflow="fold")
-        t.add_row(Text(err["kind"], style="bold"), err["message"])
+        t.add_row(Text(err["kind"], style="bold"), Text(err["message"]))  # Text: no markup from the node
         if err.get("stderr_tail"):
             t.add_row("stderr", err["stderr_tail"].strip())
         console.print(Padding(t, (0, 0, 0, 2)))
@@ -164,13 +164,34 @@ def render(report: dict, console: Console, *, verbose: bool = False) -> None:
     # rich pads every grid row to its full width: render, then drop the trailing blanks so
     # piped output and copy-paste carry no runs of spaces (colour codes are kept).
     with console.capture() as cap:
-        _render(report, console, verbose=verbose)
+        _render(printable(report), console, verbose=verbose)
     text = cap.get()
     console.file.write("\n".join(_TRAILING.sub(r"\1", ln) for ln in text.split("\n")))
     console.file.flush()
 
 
 _TRAILING = re.compile(r"[ ]+((?:\x1b\[[0-9;]*m)*)$")
+
+# Node-supplied strings (a hostname, os-release's PRETTY_NAME, a package version, a probe
+# problem) reach the terminal: an ESC, CSI (U+009B), BEL or backspace in them could retitle the
+# window, hide lines or fake a PASS. Every C0/C1 control except newline is shown as \xNN.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(m: re.Match) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def printable(doc):
+    """The report with every string's control characters made visible (a copy)."""
+    if isinstance(doc, str):
+        return _CONTROL.sub(_escape, doc)
+    if isinstance(doc, dict):
+        return {printable(k): printable(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [printable(v) for v in doc]
+    return doc
 
 
 def _render(report: dict, console: Console, *, verbose: bool = False) -> None:
