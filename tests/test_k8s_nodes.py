@@ -404,3 +404,34 @@ def test_api_server_stopped_mid_list_reports_nothing(k8s_cluster):
         c.start_apiserver()
         for n in names:
             c.delete_node(n)
+
+
+def test_in_cluster_config_when_there_is_no_kubeconfig(k8s_cluster, tmp_path, monkeypatch):
+    """As in a pod: no kubeconfig anywhere, KUBERNETES_SERVICE_HOST set, the ServiceAccount's token
+    and CA in the mounted files (here at a temp path: the library's fixed /var/run/secrets path is
+    redirected, the rest of its loader runs as in a pod). The token is a real SA token."""
+    from kubernetes.config import incluster_config
+
+    c = k8s_cluster
+    c.kubectl("create", "serviceaccount", "nn-incluster", "-n", "default", check=False)
+    c.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "nn-incluster"},
+             "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "nn-incluster"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "nn-incluster"},
+             "subjects": [{"kind": "ServiceAccount", "name": "nn-incluster", "namespace": "default"}]})
+    token = c.kubectl("create", "token", "nn-incluster", "-n", "default").stdout.strip()
+    (tmp_path / "token").write_text(token)
+    (tmp_path / "ca.crt").write_bytes(c.ca_file.read_bytes())
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(tmp_path / "ca.crt"))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", c.server.rsplit(":", 1)[1])
+    conn = client.connect()
+    assert conn.source == "in-cluster" and conn.context is None
+    items = client.list_all(conn, "/api/v1/nodes")
+    assert isinstance(items, list)
+    with pytest.raises(client.ApiError) as err:
+        client.connect(context="x")
+    assert err.value.kind == client.CONFIG
