@@ -360,7 +360,8 @@ def _wait_pods(env: Env, n: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pods = env.kubectl_json("get", "pods", "-n", env.ns, "-l", RUN_LABEL)["items"]
-        if len([p for p in pods if p["spec"].get("nodeName")]) >= n:
+        # Not the Terminating pods of an earlier scan (no kubelet here ever finishes deleting them).
+        if len([p for p in pods if p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp")]) >= n:
             return
         time.sleep(0.5)
     raise AssertionError("the scan's pods were not bound in time")
