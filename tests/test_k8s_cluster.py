@@ -17,6 +17,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,6 +28,7 @@ from nodecheck.k8s import cluster_checks as cc  # noqa: E402
 from nodecheck.matrix import load  # noqa: E402
 
 NODECHECK = str(REPO / ".venv" / "bin" / "nodecheck")
+CLUSTER_SCHEMA = json.loads((REPO / "nodecheck" / "schemas" / "k8s-cluster.schema.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +140,7 @@ def test_dry_run_admission_per_pod_security_level(k8s_cluster, psa_namespaces, l
     ns = psa_namespaces[level]
     r, doc = cluster_cmd(k8s_cluster, "-n", ns)
     assert r.returncode in (0, 1, 2, 3), r.stderr
+    jsonschema.validate(doc, CLUSTER_SCHEMA)
     adm = by_id(doc["checks"])["cluster.pod-admission"]
     if level == "privileged":
         assert adm["status"] == "pass", adm
@@ -177,6 +180,7 @@ def test_identity_without_pod_create_gets_unknown_not_a_guess(k8s_cluster, psa_n
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ncc-reader"},
              "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "ncc-reader"}]})
     r, doc = cluster_cmd(c, "-n", psa_namespaces["privileged"], kubeconfig=c.kubeconfig_for("ncc-reader"))
+    jsonschema.validate(doc, CLUSTER_SCHEMA)
     checks = by_id(doc["checks"])
     assert checks["cluster.pod-admission"]["status"] == "unknown"
     assert 'cannot create resource "pods"' in checks["cluster.pod-admission"]["message"]
