@@ -10,7 +10,14 @@ from ._common import output_options, write_json, write_text
 
 @click.group("k8s")
 def k8s() -> None:
-    """Kubernetes: manifests for scanning nodes from a pod (no API access needed)."""
+    """Kubernetes: prescan Nodes from the API, check the cluster, scan nodes with the preflight pod.
+
+    
+    k8s nodes    which Sysbox releases each Node can run, from the API alone (get/list nodes)
+    k8s cluster  the cluster-level requirements (admission dry-run, RuntimeClass, webhooks)
+    k8s scan     run the preflight pod on every node and gather its reports
+    k8s render   the preflight Job/DaemonSet and the RBAC each identity needs (no API access)
+    """
 
 
 def _valid_namespace(v: str) -> str:
