@@ -87,6 +87,10 @@ def parse(sections: Sections) -> MountFacts:
     s = sections.get("mountinfo")
     if not s.ok:
         return MountFacts(reason=s.why())
+    if not s.complete:
+        # A capped or cut mountinfo may have lost the very mount that matters (an NFS
+        # /var/lib past the cap would leave "/" on ext4): no mount is judged from it.
+        return MountFacts(reason=s.why())
     mounts = parse_mountinfo(s.text or "")
     if not mounts:
         return MountFacts(reason="mountinfo has no readable lines")

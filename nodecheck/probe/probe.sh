@@ -148,7 +148,7 @@ for p in /proc/config.gz "/boot/config-$REL" "/lib/modules/$REL/config" \
       if command -v gzip >/dev/null 2>&1; then
         begin "$name" ok
         gzip -dc <"$R$p" 2>/dev/null | grep '^CONFIG_' | dd bs=4096 count="$BIGCAP" 2>/dev/null
-        end "$name" $?
+        end "$name" $? "$BIGCAP"
       else
         empty "$name" ENOGZIP
         KCFOUND=
@@ -157,7 +157,7 @@ for p in /proc/config.gz "/boot/config-$REL" "/lib/modules/$REL/config" \
     *)
       begin "$name" ok
       grep '^CONFIG_' "$R$p" 2>/dev/null | dd bs=4096 count="$BIGCAP" 2>/dev/null
-      end "$name" $?
+      end "$name" $? "$BIGCAP"
       ;;
   esac
 done
@@ -211,14 +211,22 @@ rd /proc/cgroups /proc/cgroups
 
 # PCI: one line per device, "addr vendor class device driver physfn". Built-in
 # `read` keeps this to one fork per bound device on hosts with hundreds of them.
-if [ -d "$R/sys/bus/pci/devices" ]; then
+# An unreadable devices dir (EACCES as an unprivileged user) is not "no devices"; a FIFO
+# planted as an attribute is never opened; a failed read makes the section partial (rc 1).
+if [ -d "$R/sys/bus/pci/devices" ] && { [ ! -r "$R/sys/bus/pci/devices" ] || [ ! -x "$R/sys/bus/pci/devices" ]; }; then
+  empty pci EACCES
+elif [ -d "$R/sys/bus/pci/devices" ]; then
   begin pci ok
+  prc=0
   for d in "$R"/sys/bus/pci/devices/*; do
     [ -e "$d/vendor" ] || continue
     v=-; c=-; dev=-; drv=-; pf=0
-    read -r v <"$d/vendor" 2>/dev/null
-    read -r c <"$d/class" 2>/dev/null
-    read -r dev <"$d/device" 2>/dev/null
+    for a in vendor class device; do
+      if [ ! -f "$d/$a" ] || [ ! -r "$d/$a" ]; then prc=1; fi
+    done
+    if [ -f "$d/vendor" ]; then read -r v <"$d/vendor" 2>/dev/null || prc=1; fi
+    if [ -f "$d/class" ]; then read -r c <"$d/class" 2>/dev/null || prc=1; fi
+    if [ -f "$d/device" ]; then read -r dev <"$d/device" 2>/dev/null || prc=1; fi
     if [ -L "$d/driver" ]; then
       # shellcheck disable=SC2012  # fallback where readlink is missing; sysfs names are safe
       drv=$(readlink "$d/driver" 2>/dev/null || ls -ld "$d/driver" 2>/dev/null | sed 's/.* -> //')
@@ -227,9 +235,11 @@ if [ -d "$R/sys/bus/pci/devices" ]; then
     [ -e "$d/physfn" ] && pf=1
     printf '%s %s %s %s %s %s\n' "${d##*/}" "$v" "$c" "$dev" "${drv:--}" "$pf"
   done
-  end pci 0
+  end pci "$prc"
 else
-  empty pci ENOENT
+  # Absent only when the nearest existing ancestor could be searched (check's rule).
+  check pci "$R/sys/bus/pci/devices" || true
+  empty pci "$ST"
 fi
 
 # NVIDIA driver and device nodes.
