@@ -63,13 +63,14 @@ def parse(sections: Sections) -> KconfigFacts:
         path = name[len("kconfig:"):]
         f.searched.append(path)
         if s.ok:
+            if not s.complete:
+                # Partial configs would make missing options look absent (a capped one, a gzip
+                # bomb cut at the cap, a read that failed part-way).
+                f.reason = s.why()
+                continue
             opts = parse_config(s.text or "")
             if not opts:
                 f.reason = f"{path}: no CONFIG_ lines (empty or not a kernel config)"
-                continue
-            if not s.complete:
-                # Partial configs would make missing options look absent.
-                f.reason = s.why()
                 continue
             f.source, f.options, f.reason = path, opts, None
             return f

@@ -147,7 +147,9 @@ for p in /proc/config.gz "/boot/config-$REL" "/lib/modules/$REL/config" \
     *.gz)
       if command -v gzip >/dev/null 2>&1; then
         begin "$name" ok
-        gzip -dc <"$R$p" 2>/dev/null | grep '^CONFIG_' | dd bs=4096 count="$BIGCAP" 2>/dev/null
+        # Decompression itself is capped (a gzip bomb stops at BIGCAP blocks: gzip gets
+        # SIGPIPE), and a config cut there is reported capped, so it gives unknown.
+        gzip -dc <"$R$p" 2>/dev/null | dd bs=4096 count="$BIGCAP" 2>/dev/null
         end "$name" $? "$BIGCAP"
       else
         empty "$name" ENOGZIP

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from dataclasses import dataclass
 
@@ -21,14 +23,30 @@ def run(root: str = "/", timeout: float = 60.0, shell: str = "sh") -> ProbeRun:
 
     The root is passed as an argument, never spliced into the script text.
     """
+    # Its own process group (session): at the deadline the whole group is killed, so no
+    # gzip/dd/awk child outlives nodecheck or keeps the pipes open; after a normal exit any
+    # straggler is killed too.
+    p = subprocess.Popen([shell, "-s", "--", root], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
     try:
-        p = subprocess.run(
-            [shell, "-s", "--", root], input=probe.script().encode(), capture_output=True,
-            timeout=timeout, check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        return ProbeRun(_decode(exc.stdout or b""), _decode(exc.stderr or b""), None, timed_out=True)
-    return ProbeRun(_decode(p.stdout), _decode(p.stderr), p.returncode)
+        out, err = p.communicate(probe.script().encode(), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(p.pid)
+        out, err = p.communicate()
+        return ProbeRun(_decode(out or b""), _decode(err or b""), None, timed_out=True)
+    except BaseException:
+        _kill_group(p.pid)
+        p.wait()
+        raise
+    _kill_group(p.pid)
+    return ProbeRun(_decode(out), _decode(err), p.returncode)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _decode(b: bytes) -> str:
