@@ -62,7 +62,7 @@ class NodeError(RuntimeError):
 # -- configuration (pure functions of their arguments) ----------------------------------------------
 
 
-def containerd_config(d: Path, sandbox_image: str) -> str:
+def containerd_config(d: Path, sandbox_image: str, restrict_oom_score_adj: bool = False) -> str:
     """containerd 1.6 config (version 2) rooted entirely under d."""
     return f"""version = 2
 root = "{d}/root"
@@ -88,6 +88,12 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
+  # True where root lacks CAP_SYS_RESOURCE (the development sandbox: CapEff without bit 24). The CRI gives
+  # the pause container oom_score_adj -998, lowering needs that capability, and runc then fails every
+  # sandbox with "nsexec: failed to update /proc/self/oom_score_adj: Permission denied". Restricted,
+  # containerd clamps scores to its own (0), as it does for rootless runs; pod containers are unaffected
+  # (their scores are >= 2).
+  restrict_oom_score_adj = {str(restrict_oom_score_adj).lower()}
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -410,6 +416,13 @@ def sweep_stale(tmp: Path | None = None) -> list[Path]:
     return out
 
 
+def has_cap_sys_resource() -> bool:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> 24 & 1)   # CAP_SYS_RESOURCE = 24
+    return False
+
+
 def cgroup_v1() -> bool:
     return not (CGROUP_V1 / "cgroup.controllers").exists()
 
@@ -482,7 +495,8 @@ def _start(node: RealNode, cluster) -> None:
     d = node.workdir
     pause = next(i for i in node.images if "pause" in i.ref)
     t = time.monotonic()
-    (d / "containerd" / "config.toml").write_text(containerd_config(d / "containerd", pause.ref))
+    (d / "containerd" / "config.toml").write_text(
+        containerd_config(d / "containerd", pause.ref, restrict_oom_score_adj=not has_cap_sys_resource()))
     (d / "containerd" / "cni" / "net.d" / "10-nodecheck-lab.conflist").write_text(
         cni_conflist(node.bridge, node.subnet, d / "containerd" / "cni" / "ipam"))
     node._spawn("containerd", ["containerd", "--config", str(d / "containerd" / "config.toml"),
