@@ -115,3 +115,42 @@ def test_fifo_as_pci_attribute_does_not_block(tmp_path):
     node = _scan(root)
     assert time.monotonic() - t0 < 60
     assert _check(node, "gpu.nvidia")["status"] == "unknown"
+
+
+def _facts(root: Path) -> dict:
+    p = nodecheck("collect", "--root", root)
+    return json.loads(p.stdout)["facts"]
+
+
+def _node_os_release(root: Path) -> None:
+    (root / "etc/os-release").unlink(missing_ok=True)
+    (root / "usr/lib").mkdir(parents=True, exist_ok=True)
+    (root / "usr/lib/os-release").unlink(missing_ok=True)
+    (root / "usr/lib/os-release").write_text('ID=nodecheckos\nVERSION_ID="9.9"\nNAME="Inside The Root"\n')
+
+
+@pytest.mark.parametrize("link", ["/usr/lib/os-release", "../../../../../../usr/lib/os-release",
+                                  "/../usr/./lib/os-release", "/usr/lib/../lib/os-release"])
+def test_os_release_links_resolve_inside_the_root(tmp_path, link):
+    root = copy_root(tmp_path / "root")
+    _node_os_release(root)
+    (root / "etc/os-release").symlink_to(link)
+    assert _facts(root)["distro"]["id"] == "nodecheckos"  # never the controller's own distro
+
+
+def test_absolute_directory_link_is_re_rooted(tmp_path):
+    root = copy_root(tmp_path / "root")
+    _node_os_release(root)
+    (root / "etc/os-release").symlink_to("/alt/os-release")
+    (root / "alt").symlink_to("/usr/lib")  # an absolute link in the middle of the path
+    assert _facts(root)["distro"]["id"] == "nodecheckos"
+
+
+def test_symlink_loop_is_unknown(tmp_path):
+    root = copy_root(tmp_path / "root")
+    (root / "etc/os-release").unlink(missing_ok=True)
+    (root / "usr/lib/os-release").unlink(missing_ok=True)
+    (root / "etc/os-release").symlink_to("/usr/lib/os-release")
+    (root / "usr/lib/os-release").symlink_to("/etc/os-release")
+    facts = _facts(root)
+    assert facts["distro"]["id"] is None

@@ -70,11 +70,42 @@ check() {
   return 0
 }
 
-# rd NAME PATH [CAP]: one file, capped.
+# inroot PATH: set RP to where node path PATH lies under $R, every symlink resolved the
+# way the node sees it: an absolute target re-rooted under $R, `..` stopped at $R (as
+# `distro` and NFD treat a host prefix). Returns 1 after 40 links (ELOOP). Under / it is
+# the path itself. One readlink fork per link met; none for plain paths.
+inroot() {
+  if [ -z "$R" ]; then RP=$1; return 0; fi
+  ir_todo=${1#/}; ir_done=; ir_n=0
+  while [ -n "$ir_todo" ]; do
+    case $ir_todo in
+      */*) ir_part=${ir_todo%%/*}; ir_todo=${ir_todo#*/} ;;
+      *) ir_part=$ir_todo; ir_todo= ;;
+    esac
+    case $ir_part in
+      '' | .) continue ;;
+      ..) ir_done=${ir_done%/*}; continue ;;
+    esac
+    if [ -L "$R$ir_done/$ir_part" ]; then
+      ir_n=$((ir_n + 1))
+      [ "$ir_n" -le 40 ] || return 1
+      ir_t=$(readlink "$R$ir_done/$ir_part" 2>/dev/null) || return 1
+      case $ir_t in /*) ir_done= ;; esac
+      ir_todo=${ir_t#/}${ir_todo:+/$ir_todo}
+    else
+      ir_done=$ir_done/$ir_part
+    fi
+  done
+  RP=$R${ir_done:-/}
+}
+
+# rd NAME PATH [CAP]: one file under the root, capped.
 rd() {
-  if check "$1" "$R$2"; then
+  if ! inroot "$2"; then
+    empty "$1" ELOOP
+  elif check "$1" "$RP"; then
     begin "$1" ok
-    dd if="$R$2" bs=4096 count="${3:-$CAP}" 2>/dev/null
+    dd if="$RP" bs=4096 count="${3:-$CAP}" 2>/dev/null
     end "$1" $? "${3:-$CAP}"
   else
     empty "$1" "$ST"
