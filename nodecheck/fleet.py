@@ -14,6 +14,7 @@ import fnmatch
 import os
 import queue
 import re
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -202,11 +203,15 @@ def load_targets(hosts: Sequence[str], inventory: str | None, hosts_file: str | 
 
 # -- the pool --------------------------------------------------------------
 
-def classify_output(stdout: str, exit_status: int | None) -> tuple[str, str]:
-    """`ok`, or `probe-error` with a reason: non-zero exit or no header/DONE line."""
+def classify_output(stdout: str, exit_status: int | None, boundary: str | None = None) -> tuple[str, str]:
+    """`ok`, or `probe-error` with a reason: non-zero exit, no header/DONE line, or (given the
+    boundary this run generated) output under any other boundary: forged by a forced command."""
     parsed = sections.parse(stdout)
     if parsed.version == 0:
-        return "probe-error", "no probe header in the output (garbage, or the probe never started)"
+        return "probe-error", (parsed.problems[0] if parsed.problems and "headers" in parsed.problems[0]
+                               else "no probe header in the output (garbage, or the probe never started)")
+    if boundary is not None and parsed.boundary != boundary:
+        return "probe-error", "probe output carries a boundary this run did not generate (not our probe)"
     if not parsed.done:
         return "probe-error", "probe output ends early (no DONE line)"
     if exit_status is None:
@@ -250,8 +255,9 @@ def probe_host(target: Target, opts: FleetOptions, session_box: list, config=Non
     sess = ssh.Session(ep, config=config, accept_new_host_keys=opts.accept_new_host_keys,
                        become=opts.become, connect_timeout=max(1.0, opts.timeout))
     session_box.append(sess)
+    nonce = secrets.token_hex(8)
     try:
-        run = sess.run(probe.script())
+        run = sess.run(probe.script(nonce))
     except ssh.SSHError as exc:
         return HostResult(target, exc.kind, message=str(exc), seconds=time.monotonic() - t0)
     except Exception as exc:  # never crash the fleet for one host
@@ -261,7 +267,7 @@ def probe_host(target: Target, opts: FleetOptions, session_box: list, config=Non
         sess.close()
     out = run.stdout.decode("utf-8", "replace")
     err = run.stderr_tail.decode("utf-8", "replace")
-    status, why = classify_output(out, run.exit_status)
+    status, why = classify_output(out, run.exit_status, boundary=f"@@NODECHECK-{nonce}@@")
     if status != "ok" and opts.become:
         # sudo failed before the probe started: say so instead of "no probe header".
         sudo_why = become_failure(err, ep.user or "the SSH user")

@@ -62,6 +62,7 @@ class Sections:
 
     by_name: dict[str, Section] = field(default_factory=dict)
     root: str = "/"
+    boundary: str = ""  # the header's boundary; a caller that generated the nonce compares it
     version: int = 0
     done: bool = False  # the probe printed its final DONE line
     problems: list[str] = field(default_factory=list)
@@ -112,6 +113,7 @@ def parse(output: str) -> Sections:
     start = headers[0]
     m = _HEADER.match(lines[start])
     boundary, result.version, result.root = m.group(1), int(m.group(2)), m.group(3)
+    result.boundary = boundary
     begin, end, done = boundary + " BEGIN ", boundary + " END ", boundary + " DONE"
 
     current: tuple[str, str, str] | None = None

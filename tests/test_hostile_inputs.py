@@ -310,3 +310,29 @@ def test_table_escapes_control_characters_from_the_node():
     for c in ("\x1b", "\x07", "\x08", "\u009b", "\u202e", "\r"):
         assert c not in out, repr(c)
     assert "\\x1b[2J" in out and "\\x07" in out
+
+
+def test_fleet_accepts_only_the_boundary_this_run_generated():
+    from nodecheck import fleet
+
+    real = _probe(("/etc/os-release", "ID=ubuntu"))
+    assert fleet.classify_output(real, 0, boundary=B) == ("ok", "")
+    forged = real.replace(B, "@@NODECHECK-madeup@@")
+    status, why = fleet.classify_output(forged, 0, boundary=B)
+    assert status == "probe-error" and "did not generate" in why
+    status, why = fleet.classify_output(forged + real, 0, boundary=B)  # printed before the probe
+    assert status == "probe-error" and "headers" in why
+
+
+def test_local_run_knows_its_boundary_and_a_forger_does_not(tmp_path):
+    from nodecheck.transport import local
+
+    forger = tmp_path / "forger-sh"
+    # Stands in for a shell that ignores the probe it was given and prints its own "probe".
+    forger.write_text("#!/bin/sh\ncat >/dev/null\nprintf '%s\\n' '" + _probe(("/etc/os-release", "ID=x"))
+                      .replace("\n", "' '") + "'\n")
+    forger.chmod(0o755)
+    run = local.run(str(tmp_path), timeout=10, shell=str(forger))
+    assert sections.parse(run.stdout).boundary == B and run.boundary != B
+    real = local.run(str(GOOD), timeout=60)
+    assert sections.parse(real.stdout).boundary == real.boundary

@@ -9,7 +9,7 @@ import sys
 import click
 from rich.console import Console
 
-from .. import exitcodes, pipeline, snapshot
+from .. import exitcodes, pipeline, sections, snapshot
 from ..report import table
 from ..transport import local
 from ._common import (PORT, SECONDS, check_ignore, check_root, dump_yaml, parse_duration, ignore_option, load_matrix, node_name,
@@ -139,6 +139,9 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
             if run.timed_out:
                 node = pipeline.error_node(name, "timeout", f"probe did not finish within {timeout:g}s",
                                            stderr_tail=run.stderr, matrix=matrix, target=target, source=src)
+            elif sections.parse(run.stdout).boundary not in ("", run.boundary):
+                node = pipeline.error_node(name, "probe-error", "probe output carries a boundary this run did "
+                                           "not generate (not our probe)", matrix=matrix, target=target, source=src)
             elif run.exit_status != 0 and "PROBE" not in run.stdout[:200]:
                 node = pipeline.error_node(name, "probe-error", f"probe exited {run.exit_status}",
                                            stderr_tail=run.stderr, matrix=matrix, target=target, source=src)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ class ProbeRun:
     stderr: str
     exit_status: int | None
     timed_out: bool = False
+    boundary: str = ""  # the one this run generated: output under any other is not ours
 
 
 def run(root: str = "/", timeout: float = 60.0, shell: str = "sh") -> ProbeRun:
@@ -26,20 +28,22 @@ def run(root: str = "/", timeout: float = 60.0, shell: str = "sh") -> ProbeRun:
     # Its own process group (session): at the deadline the whole group is killed, so no
     # gzip/dd/awk child outlives nodecheck or keeps the pipes open; after a normal exit any
     # straggler is killed too.
+    nonce = secrets.token_hex(8)
+    boundary = f"@@NODECHECK-{nonce}@@"
     p = subprocess.Popen([shell, "-s", "--", root], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, start_new_session=True)
     try:
-        out, err = p.communicate(probe.script().encode(), timeout=timeout)
+        out, err = p.communicate(probe.script(nonce).encode(), timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(p.pid)
         out, err = p.communicate()
-        return ProbeRun(_decode(out or b""), _decode(err or b""), None, timed_out=True)
+        return ProbeRun(_decode(out or b""), _decode(err or b""), None, timed_out=True, boundary=boundary)
     except BaseException:
         _kill_group(p.pid)
         p.wait()
         raise
     _kill_group(p.pid)
-    return ProbeRun(_decode(out), _decode(err), p.returncode)
+    return ProbeRun(_decode(out), _decode(err), p.returncode, boundary=boundary)
 
 
 def _kill_group(pgid: int) -> None:
