@@ -184,8 +184,11 @@ def test_pod_security_admits_claimed_level_and_rejects_stricter(k8s_real_node, k
         r = k8s_cluster.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False)
         assert r.returncode == 0, r.stderr
         warned = _violations(r.stderr)
-        assert warned == psa_names, r.stderr
-        for level, expect in (("baseline", {"hostPath volumes"}), ("restricted", psa_names)):
+        # Measured on the real admission: at restricted, the volume-type check reports the hostPaths
+        # ("restricted volume types") and the baseline hostPath check is not repeated.
+        assert warned == {"restricted volume types"}, r.stderr
+        seen = set(warned)
+        for level, expect in (("baseline", {"hostPath volumes"}), ("restricted", {"restricted volume types"})):
             strict = _ns(f"nc-psa-{level}")
             k8s_cluster.create_namespace(strict, {"pod-security.kubernetes.io/enforce": level})
             try:
@@ -194,10 +197,13 @@ def test_pod_security_admits_claimed_level_and_rejects_stricter(k8s_real_node, k
                 r = k8s_cluster.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(p), check=False)
                 assert r.returncode != 0 and "forbidden" in r.stderr, f"{level} admitted the pod: {r.stdout}"
                 assert _violations(r.stderr) == expect, r.stderr
+                seen |= expect
             finally:
                 k8s_cluster.kubectl("delete", "namespace", strict, "--wait=false", check=False)
     finally:
         k8s_cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    # Every deviation the admission found is one the README lists, and every one it lists was found.
+    assert seen == psa_names, seen
 
 
 # -- the report ----------------------------------------------------------------------------------------
@@ -259,6 +265,13 @@ def test_pod_probe_sections_match_access_rules(k8s_real_node, k8s_cluster):
     in_pod = S.parse(json.loads(log)["probe"]["output"])
     sandbox_pod = pod_from_manifest(_render(ns, "--daemonset"))
     problems = compare(direct, in_pod, sandbox_pod)
+    # /proc/cgroups' num_cgroups column is a live counter (this very pod added cgroups between the two
+    # runs); the subsystems, hierarchy ids and enabled flags must still agree.
+    def _cgroups(sec):
+        return [(r[0], r[1], r[3]) for r in (ln.split() for ln in (sec.text or "").splitlines()) if len(r) >= 4]
+    if "/proc/cgroups: content differs" in problems and \
+            _cgroups(direct.get("/proc/cgroups")) == _cgroups(in_pod.get("/proc/cgroups")):
+        problems.remove("/proc/cgroups: content differs")
     assert not problems, "\n".join(problems)
 
 
