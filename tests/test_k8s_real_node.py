@@ -192,6 +192,10 @@ def test_pod_security_admits_claimed_level_and_rejects_stricter(k8s_real_node, k
             strict = _ns(f"nc-psa-{level}")
             k8s_cluster.create_namespace(strict, {"pod-security.kubernetes.io/enforce": level})
             try:
+                # The pod's own ServiceAccount, so that only PodSecurity can refuse it.
+                (sa,) = [json.loads(json.dumps(d)) for d in docs if d["kind"] == "ServiceAccount"]
+                sa["metadata"]["namespace"] = strict
+                assert _apply(k8s_cluster, [sa]).returncode == 0
                 p = json.loads(json.dumps(pod))
                 p["metadata"]["namespace"] = strict
                 r = k8s_cluster.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(p), check=False)
