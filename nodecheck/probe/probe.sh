@@ -208,6 +208,19 @@ else
   empty shiftfs.ko ENOENT
 fi
 
+# The host paths Coder's CVM pod mounts (the docs' table: /usr/src, /lib/modules for the
+# running kernel, /var/run, /var/lib), resolved inside the root: one line "<kind> <path>",
+# kind dir, notdir, absent or eloop. Whether /var/lib is on NFS comes from mountinfo.
+begin hostpaths ok
+for hp in /usr/src "/lib/modules/$REL" /var/run /var/lib; do
+  if ! inroot "$hp"; then printf 'eloop %s\n' "$hp"
+  elif [ -d "$RP" ]; then printf 'dir %s\n' "$hp"
+  elif [ -e "$RP" ]; then printf 'notdir %s\n' "$hp"
+  else printf 'absent %s\n' "$hp"
+  fi
+done
+end hostpaths 0
+
 rd /proc/filesystems /proc/filesystems
 rd /proc/cmdline /proc/cmdline
 # The host's mount table: our own under /, init's under another root (a pod that
