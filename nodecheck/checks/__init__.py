@@ -40,18 +40,55 @@ class Finding:
 
 @dataclass
 class Ctx:
-    """What a check sees: the node's facts, the release being scored, the whole matrix."""
+    """What a check sees: the node's facts, the release being scored, the whole matrix, and
+    the running check's declared id (which `finding` stamps on what it builds)."""
 
     facts: Facts
     release: object  # nodecheck.matrix.Release
     matrix: object  # nodecheck.matrix.Matrix
+    spec: "CheckSpec | None" = None
 
     @property
     def rel(self) -> str:
         return str(self.release.version)
 
+    def finding(self, status: str, message: str, remediation: str = "", source: str = "", *,
+                caveat: str = "", sub: str | None = None) -> Finding:
+        """A finding under the running check's id; `sub` names one of a check's dynamic ids
+        (`known-issue.<rule>`), only for a check that declared that prefix (`also`)."""
+        if self.spec is None:
+            raise AssertionError("Ctx.finding outside a registered check")
+        if sub is None:
+            fid = self.spec.id
+        elif self.spec.also:
+            fid = self.spec.also + sub
+        else:
+            raise AssertionError(f"{self.spec.id} declared no dynamic ids, got sub={sub!r}")
+        return Finding(fid, status, message, remediation, source, caveat=caveat)
+
 
 Check = Callable[[Ctx], "Finding | list[Finding]"]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A check's identity, declared once with @check: its id (what --ignore, NFD labels, the
+    advisor and a crash report use), whether it reads the release being scored (else it runs
+    once per node however many releases are scored), and an optional prefix for ids it makes
+    up at run time (`known-issue.` + a matrix rule id)."""
+
+    id: str
+    per_release: bool
+    fn: Check
+    also: str = ""
+
+
+def check(id: str, *, per_release: bool, also: str = ""):
+    """Declare a function a check: `@check("kernel.idmap", per_release=True)`."""
+    def deco(fn):
+        fn.check_spec = CheckSpec(id, per_release, fn, also)
+        return fn
+    return deco
 
 
 def worst(statuses) -> str:
@@ -62,12 +99,49 @@ def worst(statuses) -> str:
     return out
 
 
-def _registry() -> list[tuple[Check, bool]]:
-    """Every check in report order, with whether it reads the release being scored."""
-    from . import gpu, kernel, known_issues, platform, runtime, security, storage
-    per_release = (platform, kernel, runtime, known_issues)
-    return [(c, m in per_release) for m in (platform, kernel, security, storage, runtime, gpu, known_issues)
-            for c in m.CHECKS]
+_MODULES = ("platform", "kernel", "security", "storage", "runtime", "gpu", "known_issues")
+
+
+_REGISTRY: list[CheckSpec] = []
+
+
+def registry() -> list[CheckSpec]:
+    """Every check in report order (module order, then each module's CHECKS order)."""
+    import importlib
+    if _REGISTRY:
+        return _REGISTRY
+    out = []
+    for name in _MODULES:
+        mod = importlib.import_module(f"{__name__}.{name}")
+        for fn in mod.CHECKS:
+            spec = getattr(fn, "check_spec", None)
+            if spec is None:
+                raise TypeError(f"{mod.__name__}.{fn.__name__} is in CHECKS without @check(id, per_release=...)")
+            out.append(spec)
+    _REGISTRY[:] = out
+    return _REGISTRY
+
+
+def run_one(spec: CheckSpec, ctx: Ctx) -> list[Finding]:
+    """One check's findings. A check that raises is reported unknown under its declared id, so
+    --ignore, NFD labels and the advisor still find it; a finding under an id the check did
+    not declare is a bug in the check (AssertionError)."""
+    ctx = replace(ctx, spec=spec)
+    try:
+        got = spec.fn(ctx)
+    except Exception as exc:  # noqa: BLE001 - a check bug must not cost the node
+        return [Finding(spec.id, UNKNOWN, f"internal error in check: {type(exc).__name__}: {exc}")]
+    got = got if isinstance(got, list) else [got]
+    for f in got:
+        if f.id != spec.id and not (spec.also and f.id.startswith(spec.also)):
+            raise AssertionError(f"check {spec.id} reported a finding under {f.id!r}")
+    return got
+
+
+def run_each(facts: Facts, matrix, release) -> list[tuple[CheckSpec, list[Finding]]]:
+    """(check, its findings) for one release, no memo, no --ignore (for tests and tools)."""
+    ctx = Ctx(facts, release, matrix)
+    return [(spec, run_one(spec, ctx)) for spec in registry()]
 
 
 def run_checks(facts: Facts, matrix, release, ignore=(), memo: dict | None = None) -> list[Finding]:
@@ -75,18 +149,13 @@ def run_checks(facts: Facts, matrix, release, ignore=(), memo: dict | None = Non
     per node however many releases are scored (a fleet scan scores every host 14 times)."""
     ctx = Ctx(facts, release, matrix)
     out: list[Finding] = []
-    for check, per_release in _registry():
-        if not per_release and memo is not None and check in memo:
-            out.extend(replace(f) for f in memo[check])
+    for spec in registry():
+        if not spec.per_release and memo is not None and spec.id in memo:
+            out.extend(replace(f) for f in memo[spec.id])
             continue
-        try:
-            got = check(ctx)
-        except Exception as exc:  # noqa: BLE001 - a check bug must not cost the node
-            got = Finding(getattr(check, "check_id", check.__name__), UNKNOWN,
-                          f"internal error in check: {type(exc).__name__}: {exc}")
-        got = got if isinstance(got, list) else [got]
-        if not per_release and memo is not None:
-            memo[check] = [replace(f) for f in got]
+        got = run_one(spec, ctx)
+        if not spec.per_release and memo is not None:
+            memo[spec.id] = [replace(f) for f in got]
         out.extend(got)
     return apply_ignore(out, ignore)
 
@@ -105,18 +174,14 @@ def apply_ignore(findings: list[Finding], ignore) -> list[Finding]:
 
 
 def check_ids(matrix) -> list[str]:
-    """Every id a check can report against this matrix (what --ignore accepts, besides `all`).
-
-    Derived, not listed by hand, so a new check cannot be missed: every check is run on a
-    node with no facts at all (each returns its unknown finding, under its id), plus
-    `known-issues` and one `known-issue.<rule>` per matrix rule."""
-    from ..sections import parse
-    from ..facts import gather
-
-    empty = gather(parse(""))
-    ids = {"known-issues"} | {f"known-issue.{r.id}" for r in matrix.rules}
-    for rel in matrix.releases:
-        ids.update(f.id for f in run_checks(empty, matrix, rel))
+    """Every id a check can report against this matrix (what --ignore accepts, besides `all`):
+    each check's declared id, plus one id per matrix rule under a check's declared prefix
+    (`known-issue.<rule>`)."""
+    ids = set()
+    for spec in registry():
+        ids.add(spec.id)
+        if spec.also:
+            ids.update(f"{spec.also}{r.id}" for r in matrix.rules)
     return sorted(ids)
 
 

@@ -6,7 +6,7 @@ runtime that is certainly not installed (no Docker means no Docker 29 problem).
 
 from __future__ import annotations
 
-from . import FAIL, PASS, UNKNOWN, WARN, Ctx, Finding
+from . import FAIL, PASS, UNKNOWN, WARN, Ctx, Finding, check
 
 # Rules a dedicated check decides with better evidence than the rule's condition.
 _DECIDED_ELSEWHERE = {"ubuntu-25.04-apparmor-fusermount3": "apparmor.fusermount3"}
@@ -21,6 +21,7 @@ def rule_facts(ctx: Ctx) -> dict:
     return f
 
 
+@check("known-issues", per_release=True, also="known-issue.")
 def known_issues(ctx: Ctx) -> list[Finding]:
     facts = rule_facts(ctx)
     rt = ctx.facts.runtimes
@@ -42,9 +43,9 @@ def known_issues(ctx: Ctx) -> list[Finding]:
             # The condition holds, but whether this node runs what the rule is about does not
             # show (no package database): unknown, not a failure.
             what = "a Kubernetes node" if rule.scope == "kubernetes" else "a Docker host"
-            out.append(Finding(f"known-issue.{rule.id}", UNKNOWN,
-                               f"applies if this is {what}, which cannot be told here: {rule.message}",
-                               rule.fix, rule.source))
+            out.append(ctx.finding(UNKNOWN,
+                                   f"applies if this is {what}, which cannot be told here: {rule.message}",
+                                   rule.fix, rule.source, sub=rule.id))
             continue
         if hit is None:
             missing = [n for n in rule.facts if facts.get(n) in (None, "")]
@@ -52,15 +53,15 @@ def known_issues(ctx: Ctx) -> list[Finding]:
             if len(absent) == len(missing):
                 continue
             unknown = [n for n in missing if n not in absent]
-            out.append(Finding(f"known-issue.{rule.id}", UNKNOWN,
-                               f"cannot tell whether this applies ({', '.join(unknown)} unknown): {rule.message}",
-                               rule.fix, rule.source))
+            out.append(ctx.finding(UNKNOWN,
+                                   f"cannot tell whether this applies ({', '.join(unknown)} unknown): {rule.message}",
+                                   rule.fix, rule.source, sub=rule.id))
         elif hit:
-            out.append(Finding(f"known-issue.{rule.id}", FAIL if rule.severity == "fail" else WARN,
-                               rule.message, rule.fix, rule.source))
+            out.append(ctx.finding(FAIL if rule.severity == "fail" else WARN,
+                                   rule.message, rule.fix, rule.source, sub=rule.id))
     if not out:
-        out.append(Finding("known-issues", PASS, f"no known-broken combination matches ({checked} rules checked "
-                           f"for Sysbox {ctx.rel})", source=ctx.release.source))
+        out.append(ctx.finding(PASS, f"no known-broken combination matches ({checked} rules checked "
+                               f"for Sysbox {ctx.rel})", source=ctx.release.source))
     return out
 
 

@@ -3,7 +3,7 @@ ID-mapped and that sysbox-mgr accepts (read from mountinfo only, never statvfs).
 
 from __future__ import annotations
 
-from . import FAIL, PASS, UNKNOWN, WARN, Ctx, Finding, worst
+from . import FAIL, PASS, UNKNOWN, WARN, Ctx, Finding, worst, check
 
 
 def _judge(ctx: Ctx, path: str, fstype: str) -> tuple[str, str, str]:
@@ -27,12 +27,12 @@ def _judge(ctx: Ctx, path: str, fstype: str) -> tuple[str, str, str]:
     return WARN, f"not a filesystem the Sysbox docs name ({', '.join(dr['recommended']['fs_types'])})", dr["recommended"]["source"]
 
 
+@check("storage.data-root", per_release=False)
 def data_root(ctx: Ctx) -> Finding:
     m = ctx.facts.mounts
-    cid = "storage.data-root"
     if m.mounts is None:
-        return Finding(cid, UNKNOWN, f"mount table unreadable: {m.reason}",
-                       "Scan as root (a pod cannot read the host's /proc/1/mountinfo) or check `findmnt -T /var/lib/sysbox`.")
+        return ctx.finding(UNKNOWN, f"mount table unreadable: {m.reason}",
+                           "Scan as root (a pod cannot read the host's /proc/1/mountinfo) or check `findmnt -T /var/lib/sysbox`.")
     paths = [ctx.matrix.data_root.get("path", "/var/lib/sysbox")]
     docker = ctx.facts.runtimes.get("docker")
     if docker.installed:
@@ -51,7 +51,7 @@ def data_root(ctx: Ctx) -> Finding:
     bad = [r for r in results if r[0] == status] if status != PASS else results
     fix = ("Put /var/lib/sysbox (and the engine's data root) on a local ext4 or btrfs filesystem, the ones the "
            "Sysbox docs name; NFS, FUSE, overlayfs and tmpfs cannot be ID-mapped.") if status in (FAIL, WARN) else ""
-    return Finding(cid, status, "; ".join(r[1] for r in bad), fix, bad[0][2])
+    return ctx.finding(status, "; ".join(r[1] for r in bad), fix, bad[0][2])
 
 
 CHECKS = [data_root]
