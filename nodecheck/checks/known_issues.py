@@ -48,7 +48,7 @@ def known_issues(ctx: Ctx) -> list[Finding]:
                                    rule.fix, rule.source, sub=rule.id))
             continue
         if hit is None:
-            missing = [n for n in rule.facts if facts.get(n) in (None, "")]
+            missing = [n for n in sorted(rule.facts) if facts.get(n) in (None, "")]
             absent = [n for n in missing if n in _RUNTIME_OF and rt.get(_RUNTIME_OF[n]).installed is False]
             if len(absent) == len(missing):
                 continue
