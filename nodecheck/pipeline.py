@@ -10,12 +10,9 @@ import datetime as _dt
 
 from . import __version__, sections
 from .facts import Facts, gather
+from .vocab import ERROR_KINDS, VERDICTS, worst  # noqa: F401 (re-exported for callers of pipeline)
 
 REPORT_SCHEMA = "nodecheck.report/v1"
-VERDICTS = ("pass", "warn", "fail", "unknown")
-ERROR_KINDS = ("unreachable", "auth-failed", "host-key-unknown", "host-key-mismatch", "timeout", "probe-error",
-               # `nodecheck k8s scan`: why a node's preflight pod gave no report (nodecheck/k8s/diagnose.py)
-               "unschedulable", "not-started", "pod-failed", "pod-deleted", "api-error")
 
 
 def facts_from_output(stdout: str) -> Facts:
@@ -66,16 +63,6 @@ def error_node(name: str, kind: str, message: str, *, stderr_tail: str = "", mat
         "sysbox": {"target": tgt, "compatible_releases": [], "recommended": None},
         "methods": {}, "facts": {}, "error": {"kind": kind, "message": message, "stderr_tail": stderr_tail[-2000:]},
     }
-
-
-def worst(verdicts) -> str:
-    """fail beats unknown beats warn beats pass."""
-    order = {"pass": 0, "warn": 1, "unknown": 2, "fail": 3}
-    out = "pass"
-    for v in verdicts:
-        if order[v] > order[out]:
-            out = v
-    return out
 
 
 def build_report(nodes: list[dict], *, matrix, target: str | None = None) -> dict:

@@ -12,8 +12,7 @@ from typing import Callable
 
 from ..facts import Facts
 
-PASS, WARN, FAIL, UNKNOWN = "pass", "warn", "fail", "unknown"
-_ORDER = {PASS: 0, WARN: 1, UNKNOWN: 2, FAIL: 3}
+from ..vocab import _ORDER, FAIL, PASS, UNKNOWN, WARN, worst  # noqa: F401 (re-exported: checks import them from here)
 
 
 @dataclass
@@ -89,14 +88,6 @@ def check(id: str, *, per_release: bool, also: str = ""):
         fn.check_spec = CheckSpec(id, per_release, fn, also)
         return fn
     return deco
-
-
-def worst(statuses) -> str:
-    out = PASS
-    for s in statuses:
-        if _ORDER[s] > _ORDER[out]:
-            out = s
-    return out
 
 
 _MODULES = ("platform", "kernel", "security", "storage", "runtime", "gpu", "known_issues")

@@ -101,7 +101,7 @@ def _node_validator():
 def _consistent(node: dict) -> bool:
     """A line's verdict must follow from its own checks (or be unknown with an error), so a
     hand-written `{"verdict": "pass", "checks": []}` is not taken as a pass."""
-    from ..pipeline import worst
+    from ..vocab import worst
 
     if node.get("error") is not None:
         return node.get("verdict") == "unknown"

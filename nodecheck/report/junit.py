@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from ..vocab import ERROR_KINDS
 from .jsonl import node_name
 
-HOST_ERROR_KINDS = ("unreachable", "auth-failed", "host-key-unknown", "host-key-mismatch",
-                    "timeout", "probe-error", "unschedulable", "not-started", "pod-failed", "pod-deleted",
-                    "api-error")
+HOST_ERROR_KINDS = ERROR_KINDS
 
 
 def _text(*parts) -> str:

@@ -18,9 +18,10 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from ..vocab import VERDICTS
+
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "unknown": "magenta"}
 ICON = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "unknown": "UNKNOWN"}
-VERDICTS = ("pass", "warn", "fail", "unknown")
 
 
 def _status(s: str) -> Text:
