@@ -60,6 +60,9 @@ class HostResult:
     message: str = ""
     seconds: float = 0.0
     kex: str | None = None
+    # What run_fleet's `score` made of this host, inside its deadline (None without one, or
+    # when the watchdog wrote the row).
+    node: object = None
 
 
 # -- targets ---------------------------------------------------------------
@@ -265,19 +268,69 @@ def probe_host(target: Target, opts: FleetOptions, session_box: list, config=Non
                           seconds=time.monotonic() - t0)
     finally:
         sess.close()
-    out = run.stdout.decode("utf-8", "replace")
     err = run.stderr_tail.decode("utf-8", "replace")
+    if run.truncated:  # not parsed at all: a capped output can only be an error
+        return HostResult(target, "probe-error", stderr_tail=err, exit_status=run.exit_status,
+                          message=f"output exceeded {ssh.STDOUT_CAP} bytes", seconds=time.monotonic() - t0,
+                          kex=run.kex)
+    out = run.stdout.decode("utf-8", "replace")
     status, why = classify_output(out, run.exit_status, boundary=f"@@NODECHECK-{nonce}@@")
     if status != "ok" and opts.become:
         # sudo failed before the probe started: say so instead of "no probe header".
         sudo_why = become_failure(err, ep.user or "the SSH user")
         if sudo_why and sections.parse(out).version == 0:
             status, why = "auth-failed", sudo_why
-    if run.truncated:
-        status, why = "probe-error", f"output exceeded {ssh.STDOUT_CAP} bytes"
     msg = why + ("; host key added to known_hosts" if run.host_key_added else "")
     return HostResult(target, status, stdout=out, stderr_tail=err, exit_status=run.exit_status,
                       message=msg.lstrip("; "), seconds=time.monotonic() - t0, kex=run.kex)
+
+
+class DeadlinePassed(BaseException):
+    """Raised inside a worker thread that is still parsing or scoring at its host's deadline
+    (a BaseException, so no `except Exception` in a parser swallows it)."""
+
+
+def _interrupt(ident: int | None) -> None:
+    # A thread cannot be killed, but it can be made to raise at its next bytecode: parsing and
+    # scoring are Python loops over capped input, so this stops a slow one within moments
+    # instead of letting it burn the CPU (and the GIL) the other hosts need.
+    if ident is not None:
+        import ctypes
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(DeadlinePassed))
+
+
+# File descriptors one host holds at once: its socket (or a ProxyCommand's socket and stderr
+# file), plus a known_hosts or key file being read, plus the pipe of a ProxyCommand's fork.
+FDS_PER_HOST = 4
+FDS_RESERVE = 24  # output files, the inventory, Python's own
+
+
+def fd_limited_forks(forks: int, warn: Callable[[str], None] | None = None) -> int:
+    """`forks`, or fewer when RLIMIT_NOFILE cannot hold that many hosts at once. The soft limit
+    is raised towards the hard one first; what is still short lowers the parallelism, said on
+    `warn`. Without this, `ulimit -n 64` with --forks 200 failed hosts at random with EMFILE."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        open_now = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 16
+    except (ImportError, OSError, ValueError):
+        return forks
+    need = open_now + FDS_RESERVE + FDS_PER_HOST * forks
+    if soft != resource.RLIM_INFINITY and soft < need:
+        want = need if hard == resource.RLIM_INFINITY else min(hard, need)
+        if want > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+                soft = want
+            except (OSError, ValueError):
+                pass
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return forks
+    allowed = max(1, (soft - open_now - FDS_RESERVE) // FDS_PER_HOST)
+    if warn:
+        warn(f"--forks {forks} lowered to {allowed}: the open-file limit (ulimit -n) is {soft} "
+             f"and each host needs about {FDS_PER_HOST}")
+    return allowed
 
 
 @dataclass
@@ -288,24 +341,40 @@ class _Job:
     deadline: float
     box: list = field(default_factory=list)
     done: bool = False
+    scoring: bool = False
+    ident: int | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def phase(self) -> str:
+        if self.scoring:
+            return "parse/score"
         return self.box[0].phase if self.box else "connect"
+
+
+def _warn_stderr(msg: str) -> None:
+    import sys
+    sys.stderr.write(f"nodecheck: {msg}\n")
 
 
 def run_fleet(targets: Sequence[Target], opts: FleetOptions,
               on_result: Callable[[HostResult], None],
-              progress: Callable[[int, int, HostResult], None] | None = None) -> list[HostResult]:
+              progress: Callable[[int, int, HostResult], None] | None = None,
+              score: Callable[[HostResult], object] | None = None,
+              warn: Callable[[str], None] | None = _warn_stderr) -> list[HostResult]:
     """Probe every target, `forks` at a time; results in target order.
 
-    `on_result` and `progress` are called in the calling thread as each host finishes.
+    `score`, when given, turns a host's result into its report node inside the host's worker
+    and deadline (set on `HostResult.node`): a host whose output is slow to parse or score is
+    a `timeout` row like one slow to answer, and its output is dropped once scored, so the
+    run holds nodes, not 64 MiB outputs. `on_result` and `progress` are called in the calling
+    thread as each host finishes.
     """
     targets = list(targets)
     n = len(targets)
     results: list[HostResult | None] = [None] * n
     if not n:
         return []
-    forks = max(1, int(opts.forks))
+    forks = fd_limited_forks(max(1, int(opts.forks)), warn)
     config = ssh.load_ssh_config(opts.ssh_config)
     q: queue.Queue = queue.Queue()
     running: dict[int, _Job] = {}
@@ -313,11 +382,30 @@ def run_fleet(targets: Sequence[Target], opts: FleetOptions,
     finished = 0
 
     def worker(job: _Job) -> None:
+        job.ident = threading.get_ident()
         try:
-            r = probe_host(job.target, opts, job.box, config)
-        except BaseException as exc:  # pragma: no cover - probe_host does not raise
-            r = HostResult(job.target, "unreachable", message=repr(exc))
-        q.put((job, r))
+            try:
+                r = probe_host(job.target, opts, job.box, config)
+            except Exception as exc:  # pragma: no cover - probe_host does not raise
+                r = HostResult(job.target, "unreachable", message=repr(exc))
+            if score is not None and not job.done:
+                with job.lock:
+                    job.scoring = True
+                try:
+                    r.node = score(r)
+                    r.stdout = ""
+                except DeadlinePassed:
+                    raise
+                except Exception as exc:  # a parser bug is this host's error row, not the run's end
+                    r = HostResult(job.target, "probe-error", stderr_tail=r.stderr_tail,
+                                   message=f"output could not be scored: {type(exc).__name__}: {exc}",
+                                   kex=r.kex)
+                finally:
+                    with job.lock:
+                        job.scoring = False
+            q.put((job, r))
+        except DeadlinePassed:
+            pass  # the watchdog wrote this host's timeout row already
 
     def finish(job: _Job, r: HostResult) -> None:
         nonlocal finished
@@ -354,13 +442,20 @@ def run_fleet(targets: Sequence[Target], opts: FleetOptions,
             now = time.monotonic()
             for job in [j for j in running.values() if j.deadline <= now]:
                 phase = job.phase()
+                job.done = True
+                with job.lock:
+                    if job.scoring:
+                        _interrupt(job.ident)
                 for s in job.box:
-                    s.close()
+                    s.close(wait=False)
                 finish(job, HostResult(job.target, "timeout",
                                        message=f"no result within the {opts.timeout:g}s deadline "
                                                f"(stuck in {phase})"))
     finally:
         for job in list(running.values()):
             for s in job.box:
-                s.close()
+                s.close(wait=False)
+        # Give the sessions closed at a deadline a moment to tell sshd to end the remote
+        # processes (a signal request) before this process may exit and drop them.
+        ssh.wait_closers(2.0)
     return [r for r in results if r is not None]

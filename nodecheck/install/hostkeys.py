@@ -8,7 +8,9 @@ so an inventory's `ansible_ssh_common_args: -o StrictHostKeyChecking=no` cannot 
 
 - `yes` by default: a host whose key is not in known_hosts fails (host-key-unknown);
 - `accept-new` with --accept-new-host-keys: a new host's key is recorded, like scan's flag;
-- a changed key fails either way (host-key-mismatch).
+- a changed key fails either way (host-key-mismatch), and so does a key marked `@revoked`
+  in known_hosts (OpenSSH refuses it; its "REVOKED HOST KEY" words are read as a mismatch).
+  `@cert-authority` lines are OpenSSH's to honour, per host.
 """
 
 from __future__ import annotations
@@ -46,7 +48,10 @@ def policy(accept_new: bool, known_hosts: str | None = None) -> str:
 
 # OpenSSH's own messages (sshconnect.c), as Ansible passes them on in the unreachable result.
 _MISMATCH = ("REMOTE HOST IDENTIFICATION HAS CHANGED", "has changed and you have requested strict checking",
-             "HOST KEY HAS CHANGED")
+             "HOST KEY HAS CHANGED",
+             # A key under @revoked in known_hosts: refused like a changed key (scan says the same),
+             # though OpenSSH ends this one with "Host key verification failed." too.
+             "REVOKED HOST KEY DETECTED", "is marked as revoked")
 _UNKNOWN = ("host key is known for", "Host key verification failed")
 _AUTH = ("Permission denied (", "Too many authentication failures")
 

@@ -18,10 +18,20 @@ that is how the fleet enforces its hard per-host deadline.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import errno
 import getpass
+import hashlib
+import hmac
 import logging
 import os
+import re
+import signal
 import socket
+import stat
+import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +44,10 @@ REMOTE_COMMAND_BECOME = "sudo -n sh -s -- /"
 STDOUT_CAP = 64 * 1024 * 1024
 STDERR_TAIL = 4096
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
+# Before its version string a server may send other lines (RFC 4253 4.2): at most this many,
+# this long (OpenSSH allows 1024 lines; a version string is at most 255 bytes).
+BANNER_MAX_LINES = 1024
+BANNER_LINE_MAX = 8192
 
 # paramiko logs a traceback when the watchdog closes a transport mid-read: that is
 # expected here, and the host's status already says it; keep it off stderr.
@@ -41,6 +55,45 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 # The known_hosts writes of accept-new hosts running in parallel.
 _KNOWN_HOSTS_LOCK = threading.Lock()
+
+
+# Closing a session whose remote command still runs: the signal requests get this long.
+END_REMOTE_WAIT = 1.5
+_CLOSERS: list[threading.Thread] = []
+_CLOSERS_LOCK = threading.Lock()
+
+
+def _signal(chan, name: str) -> None:
+    # RFC 4254 6.9 "signal" (paramiko has no call for it). OpenSSH >= 7.9 runs killpg() on the
+    # session's process group, which a non-interactive `sh -s` and its children share; it
+    # refuses for forced-command and subsystem sessions.
+    m = paramiko.Message()
+    m.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
+    m.add_int(chan.remote_chanid)
+    m.add_string("signal")
+    m.add_boolean(False)
+    m.add_string(name)
+    chan.transport._send_user_message(m)
+
+
+def _end_remote(chan) -> None:
+    """TERM the remote command's group, KILL what is left, each given a moment to exit."""
+    try:
+        for sig, grace in (("TERM", 0.5), ("KILL", 0.5)):
+            _signal(chan, sig)
+            if chan.status_event.wait(grace):
+                return
+    except Exception:
+        pass  # the transport went away: nothing more to ask
+
+
+def wait_closers(timeout: float) -> None:
+    """Wait (at most `timeout` in all) for sessions closed with wait=False to finish closing."""
+    end = time.monotonic() + timeout
+    with _CLOSERS_LOCK:
+        pending = list(_CLOSERS)
+    for th in pending:
+        th.join(max(0.0, end - time.monotonic()))
 
 
 class SSHError(Exception):
@@ -109,7 +162,7 @@ def resolve(host: str, *, config: paramiko.SSHConfig, user: str | None = None,
     jump = c.get("proxyjump")
     if jump and jump.lower() == "none":
         jump = None
-    pc = c.get("proxycommand")
+    pc = _raw_option(config, host, "proxycommand", c)
     if pc and pc.lower() == "none":
         pc = None
     khf = []
@@ -118,16 +171,181 @@ def resolve(host: str, *, config: paramiko.SSHConfig, user: str | None = None,
     for f in (c.get("userknownhostsfile") or "~/.ssh/known_hosts").split():
         if f not in khf:
             khf.append(f)
+    eff_port = int(port or c.get("port") or 22)
+    eff_user = user or c.get("user") or getpass.getuser()
+    if pc:
+        # Expanded here, with the port and user this connection really uses (-p, host:port,
+        # ansible_port win over the config's Port): paramiko expands %p from the config only.
+        pc = expand_tokens(pc, {"h": hostname, "p": str(eff_port), "r": eff_user, "n": host,
+                                "u": getpass.getuser(), "d": os.path.expanduser("~"),
+                                "L": socket.gethostname().split(".")[0], "l": socket.gethostname()},
+                           "ProxyCommand")
     return Endpoint(
         alias=host,
         hostname=hostname,
-        port=int(port or c.get("port") or 22),
-        user=user or c.get("user") or getpass.getuser(),
+        port=eff_port,
+        user=eff_user,
         key_files=[_expand(k) for k in keys],
         proxy_jump=jump,
         proxy_command=pc,
         known_hosts_files=[_expand(f) for f in khf],
     )
+
+
+def _raw_option(config: paramiko.SSHConfig, host: str, key: str, looked_up) -> str | None:
+    """An option's value before paramiko's token expansion (it expands %p with the config's
+    Port, wrong under -p or ansible_port). Uses paramiko's two-pass lookup without its final
+    expansion; the expanded value is the fallback should that private API change."""
+    try:
+        opts = config._lookup(hostname=host)
+        opts = config._lookup(host, opts, canonical=False, final=False)
+        return opts.get(key)
+    except Exception:  # pragma: no cover - a paramiko without _lookup
+        return looked_up.get(key)
+
+
+def expand_tokens(value: str, tokens: dict[str, str], what: str) -> str:
+    """OpenSSH's percent_expand: %% is %, %X a known token, any other %X an error."""
+    out, i = [], 0
+    while i < len(value):
+        ch = value[i]
+        if ch != "%":
+            out.append(ch)
+            i += 1
+            continue
+        if i + 1 >= len(value):
+            raise SSHError(f"{what}: a lone % at the end of {value!r}")
+        t = value[i + 1]
+        if t == "%":
+            out.append("%")
+        elif t in tokens:
+            out.append(tokens[t])
+        else:
+            raise SSHError(f"{what}: unknown token %{t} in {value!r}")
+        i += 2
+    return "".join(out)
+
+
+
+# -- known_hosts -------------------------------------------------------------
+# Parsed here, not by paramiko.HostKeys: paramiko reads an `@cert-authority` or `@revoked`
+# line as a host named "@revoked" with key type "<pattern>" and a key that is not base64,
+# and raises for the whole file, so one such line made every host unreachable. OpenSSH's
+# sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT": `[@marker] patterns keytype base64 [comment]`,
+# patterns a comma list with `*`/`?` wildcards and `!` negation, or one `|1|salt|hmac`.
+
+KNOWN_HOSTS_CAP = 64 << 20  # a known_hosts file larger than this is read up to here
+
+
+@dataclass(frozen=True)
+class KnownHost:
+    marker: str  # "", "@revoked" or "@cert-authority"
+    patterns: tuple[str, ...]
+    keytype: str
+    blob: bytes
+
+
+def parse_known_hosts(text: str) -> list[KnownHost]:
+    """Every well-formed line; malformed ones are skipped, as OpenSSH skips them."""
+    out = []
+    for line in text.splitlines():
+        f = line.split()
+        if not f or f[0].startswith("#"):
+            continue
+        marker = ""
+        if f[0].startswith("@"):
+            marker, f = f[0], f[1:]
+            if marker not in ("@revoked", "@cert-authority"):
+                continue  # an unknown marker: OpenSSH ignores the line
+        if len(f) < 3:
+            continue
+        try:
+            blob = base64.b64decode(f[2], validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        out.append(KnownHost(marker, tuple(p for p in f[0].split(",") if p), f[1], blob))
+    return out
+
+
+def _hashed_match(pattern: str, name: str) -> bool:
+    parts = pattern.split("|")  # "", "1", salt, hmac
+    if len(parts) != 4 or parts[1] != "1":
+        return False
+    try:
+        salt, want = base64.b64decode(parts[2]), base64.b64decode(parts[3])
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), want)
+
+
+def _glob(pattern: str) -> "re.Pattern[str]":
+    # OpenSSH's match_pattern: only * and ? are special (fnmatch would read the brackets of
+    # "[host]:port" as a character class and never match the literal name).
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
+                              for c in pattern.lower()), re.S)
+
+
+def host_matches(patterns: tuple[str, ...], name: str) -> bool:
+    """OpenSSH's match_hostname: a negated match wins over any positive one."""
+    hit = False
+    for p in patterns:
+        if p.startswith("|"):
+            hit = hit or _hashed_match(p, name)
+            continue
+        neg = p.startswith("!")
+        if _glob(p[1:] if neg else p).fullmatch(name.lower()):
+            if neg:
+                return False
+            hit = True
+    return hit
+
+
+def _key_type(name: str) -> str:
+    return "ssh-rsa" if name.startswith("rsa-sha2") else name
+
+
+def host_key_status(entries: list[KnownHost], names: list[str], keytype: str, blob: bytes) -> str:
+    """`revoked`, `known`, `mismatch` (the host has keys, not this one) or `unknown`.
+
+    @revoked refuses the key for the hosts its patterns match; @cert-authority lines are CA
+    keys for host certificates, which this client does not use, so they match no plain key
+    (a host known only through a CA is unknown, as it is to OpenSSH without certificates)."""
+    keytype = _key_type(keytype)
+    mine = [e for e in entries if any(host_matches(e.patterns, n) for n in names)]
+    if any(e.marker == "@revoked" and e.blob == blob for e in mine):
+        return "revoked"
+    plain = [e for e in mine if not e.marker]
+    if any(_key_type(e.keytype) == keytype and e.blob == blob for e in plain):
+        return "known"
+    return "mismatch" if plain else "unknown"
+
+
+def known_key_types(entries: list[KnownHost], names: list[str]) -> list[str]:
+    return [e.keytype for e in entries if not e.marker and any(host_matches(e.patterns, n) for n in names)]
+
+
+def read_known_hosts(path: str) -> list[KnownHost]:
+    """One file's entries (none when absent); SSHError when it exists but cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise _local_error(exc, f"cannot read known_hosts {path}") from exc
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise SSHError(f"known_hosts {path} is not a regular file", kind="host-key-unknown")
+        data = f.read(KNOWN_HOSTS_CAP)
+    return parse_known_hosts(data.decode("utf-8", "replace"))
+
+
+def _local_error(exc: OSError, what: str) -> "SSHError":
+    """EMFILE/ENFILE is this machine out of file descriptors, not the host's doing: say so
+    (it used to read as host-key-unknown, the known_hosts open being the first to fail)."""
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        return SSHError(f"{what}: too many open files on this machine ({exc.strerror}); "
+                        f"lower --forks or raise `ulimit -n`", kind="unreachable")
+    return SSHError(f"{what}: {exc.strerror or exc}", kind="host-key-unknown")
 
 
 def known_hosts_name(hostname: str, port: int) -> str:
@@ -139,6 +357,30 @@ class _Transport(paramiko.Transport):
 
     negotiated_kex: str | None = None
 
+    def _check_banner(self):
+        # paramiko reads the lines before the server's version string with no length limit
+        # (an endless line with no newline grows a bytes buffer, quadratically, until the
+        # deadline) and gives each of 100 lines its own timeout. Read them here with bounds, as
+        # OpenSSH's kex_exchange_identification does, then hand paramiko the SSH- line.
+        pk = self.packetizer
+        buf = getattr(pk, "_Packetizer__remainder", b"")
+        end = time.monotonic() + self.banner_timeout
+        for _ in range(BANNER_MAX_LINES):
+            while b"\n" not in buf:
+                if len(buf) > BANNER_LINE_MAX:
+                    raise paramiko.SSHException(f"the peer sent a line of more than {BANNER_LINE_MAX} "
+                                                "bytes before its SSH version string: not an SSH server")
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise paramiko.SSHException(f"no SSH version string within {self.banner_timeout:g}s")
+                buf += pk._read_timeout(left)
+            line, _, rest = buf.partition(b"\n")
+            if line.startswith(b"SSH-"):
+                pk._Packetizer__remainder = buf
+                return super()._check_banner()
+            buf = rest
+        raise paramiko.SSHException(f"more than {BANNER_MAX_LINES} lines before the SSH version string")
+
     def _parse_newkeys(self, m):  # noqa: D401 - paramiko hook
         if self.kex_engine is not None and self.negotiated_kex is None:
             for name, cls in self._kex_info.items():
@@ -146,6 +388,58 @@ class _Transport(paramiko.Transport):
                     self.negotiated_kex = name
                     break
         return super()._parse_newkeys(m)
+
+
+class _ProxyCommand:
+    """A ProxyCommand, run as OpenSSH runs it: `sh -c "exec CMD"`, so `exec nc %h %p`, pipes and
+    quoting work (paramiko splits the line with shlex and runs no shell). The command talks on
+    one end of a socketpair; paramiko gets the other, a real socket (timeouts, recv, close
+    work as on TCP). It runs in its own session: close() ends the whole group."""
+
+    def __init__(self, command: str):
+        shell = "/bin/sh"  # OpenSSH uses $SHELL; a fleet run should not depend on the login shell
+        # OpenSSH prefixes "exec " blindly, so `ProxyCommand exec nc %h %p` becomes `exec exec nc`,
+        # which bash and dash refuse ("exec: exec: not found", seen with OpenSSH 9.2): one
+        # leading exec is what the user meant, and it is kept single here.
+        if not re.match(r"exec\s", command):
+            command = f"exec {command}"
+        self.err = tempfile.TemporaryFile()
+        ours, theirs = socket.socketpair()
+        try:
+            self.proc = subprocess.Popen([shell, "-c", command], stdin=theirs, stdout=theirs,
+                                         stderr=self.err, start_new_session=True, close_fds=True)
+        except OSError as exc:
+            ours.close()
+            self.err.close()
+            raise _local_error(exc, "ProxyCommand") if exc.errno in (errno.EMFILE, errno.ENFILE) else \
+                SSHError(f"ProxyCommand {command!r}: {exc.strerror or exc}") from exc
+        finally:
+            theirs.close()
+        self.sock = ours
+
+    def stderr_tail(self) -> str:
+        try:
+            self.err.seek(0)
+            return self.err.read()[-STDERR_TAIL:].decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        finally:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            self.err.close()
 
 
 def _prefer(opts_seq, first: list[str]) -> tuple[str, ...]:
@@ -167,6 +461,8 @@ class Session:
         self.phase = "connect"
         self.closed = False
         self._closables: list = []
+        self._proxies: dict = {}
+        self._chan = None
         self._lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------
@@ -181,25 +477,50 @@ class Session:
             self._closables.append(obj)
         return obj
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Close everything. While the probe's channel is open with no exit status (a deadline,
+        a capped flood, a lost read), first ask sshd to signal the remote command's process
+        group (TERM, then KILL): closing alone leaves a non-pty command and its children
+        running on the node, as sshd neither kills nor hangs them up. With wait=False (the
+        watchdog) that happens on a closer thread; `wait_closers()` waits for those."""
         with self._lock:
             self.closed = True
             items, self._closables = self._closables[::-1], []
-        for obj in items:
-            try:
-                obj.close()
-            except Exception:
-                pass
+            chan, self._chan = self._chan, None
+
+        def close_items():
+            for obj in items:
+                try:
+                    obj.close()
+                except Exception:
+                    pass
+
+        if chan is None or chan.closed or chan.exit_status_ready() or not chan.get_transport() \
+                or not chan.get_transport().is_active():
+            close_items()
+            return
+
+        def end_then_close():
+            ender = threading.Thread(target=_end_remote, args=(chan,), daemon=True)
+            ender.start()
+            ender.join(END_REMOTE_WAIT)
+            close_items()  # also unblocks an ender stuck on a full send window
+
+        th = threading.Thread(target=end_then_close, daemon=True, name="nodecheck-close")
+        with _CLOSERS_LOCK:
+            _CLOSERS[:] = [c for c in _CLOSERS if c.is_alive()] + [th]
+        th.start()
+        if wait:
+            th.join()
 
     # -- connect -----------------------------------------------------------
     def _open_sock(self, ep: Endpoint, depth: int = 0):
         if depth > 8:
             raise SSHError("ProxyJump chain too long")
         if ep.proxy_command:
-            try:
-                return self._track(paramiko.ProxyCommand(ep.proxy_command))
-            except Exception as exc:
-                raise SSHError(f"ProxyCommand failed: {exc}") from exc
+            proxy = self._track(_ProxyCommand(ep.proxy_command))
+            self._proxies[id(proxy.sock)] = proxy
+            return proxy.sock
         if ep.proxy_jump:
             # The last hop of a comma list is the nearest one; connect through the rest.
             hops = [h.strip() for h in ep.proxy_jump.split(",") if h.strip()]
@@ -240,27 +561,26 @@ class Session:
         except socket.timeout as exc:
             raise SSHError(f"connect to {ep.hostname}:{ep.port} timed out", kind="timeout") from exc
         except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                raise _local_error(exc, f"connect to {ep.hostname}:{ep.port}") from exc
             raise SSHError(f"connect to {ep.hostname}:{ep.port}: {exc.strerror or exc}") from exc
         self._track(sock)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
-    def _load_known(self, ep: Endpoint) -> paramiko.HostKeys:
-        hk = paramiko.HostKeys()
+    def _load_known(self, ep: Endpoint) -> list[KnownHost]:
+        entries: list[KnownHost] = []
         for f in ep.known_hosts_files:
-            if os.path.isfile(f):
-                try:
-                    hk.load(f)
-                except (OSError, paramiko.SSHException) as exc:
-                    raise SSHError(f"cannot read known_hosts {f}: {exc}", kind="host-key-unknown") from exc
-        return hk
+            entries += read_known_hosts(f)
+        return entries
 
     def _handshake(self, sock, ep: Endpoint) -> paramiko.Transport:
         self.phase = "handshake"
-        hk = self._load_known(ep)
+        entries = self._load_known(ep)
         name = known_hosts_name(ep.hostname, ep.port)
         alias_name = known_hosts_name(ep.alias, ep.port)
-        known = hk.lookup(name) or (hk.lookup(alias_name) if alias_name != name else None)
+        names = [name] if alias_name == name else [name, alias_name]
+        known = known_key_types(entries, names)
         t = self._track(_Transport(sock))
         t.banner_timeout = self.connect_timeout
         t.handshake_timeout = self.connect_timeout
@@ -269,22 +589,27 @@ class Session:
         sec.kex = _prefer(sec.kex, ["curve25519-sha256@libssh.org"])
         if known:
             # Like OpenSSH: ask for the key types we already know first.
-            sec.key_types = _prefer(sec.key_types, [k for k in known.keys()] + (
-                ["rsa-sha2-512", "rsa-sha2-256"] if "ssh-rsa" in known.keys() else []))
+            sec.key_types = _prefer(sec.key_types, known + (
+                ["rsa-sha2-512", "rsa-sha2-256"] if "ssh-rsa" in known else []))
         try:
             t.start_client(timeout=self.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             if self.closed:
                 raise SSHError("closed at the deadline", kind="timeout") from exc
-            raise SSHError(f"SSH handshake with {ep.hostname}:{ep.port} failed: {exc}") from exc
+            proxy = self._proxies.get(id(sock))
+            why = proxy and proxy.stderr_tail()
+            raise SSHError(f"SSH handshake with {ep.hostname}:{ep.port} failed: {exc}"
+                           + (f" (ProxyCommand said: {why[-300:]})" if why else "")) from exc
         key = t.get_remote_server_key()
-        ktype = key.get_name()
-        if ktype.startswith("rsa-sha2"):
-            ktype = "ssh-rsa"
+        ktype = _key_type(key.get_name())
         fp = key.fingerprint if hasattr(key, "fingerprint") else key.get_base64()[:16]
-        if known:
-            if ktype in known.keys() and known[ktype] == key:
-                return t
+        verdict = host_key_status(entries, names, ktype, key.asbytes())
+        if verdict == "known":
+            return t
+        if verdict == "revoked":
+            raise HostKeyError(f"host key for {name} ({ktype} {fp}) is marked @revoked in known_hosts: "
+                               "refused", kind="host-key-mismatch")
+        if verdict == "mismatch":
             raise HostKeyError(
                 f"host key for {name} does not match known_hosts ({fp}): possible "
                 "man-in-the-middle, or the host was reinstalled; remove the old key to accept",
@@ -302,10 +627,7 @@ class Session:
         path = ep.known_hosts_files[0]
         with _KNOWN_HOSTS_LOCK:
             # Re-check under the lock: another worker may have written it.
-            hk = paramiko.HostKeys()
-            if os.path.isfile(path):
-                hk.load(path)
-            if hk.lookup(name):
+            if known_key_types(read_known_hosts(path), [name]):
                 return
             os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -324,6 +646,10 @@ class Session:
                 keys.append((path, paramiko.PKey.from_path(path)))
             except paramiko.PasswordRequiredException:
                 tried.append(f"{path} (encrypted, no passphrase)")
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE):
+                    raise _local_error(exc, f"reading {path}") from exc
+                tried.append(f"{path} (unreadable: {exc})")
             except Exception as exc:
                 tried.append(f"{path} (unreadable: {exc})")
         if os.environ.get("SSH_AUTH_SOCK"):
@@ -364,6 +690,8 @@ class Session:
         self.phase = "probe"
         try:
             chan = self._track(t.open_session(timeout=self.connect_timeout))
+            with self._lock:
+                self._chan = chan
             chan.exec_command(REMOTE_COMMAND_BECOME if self.become else REMOTE_COMMAND)
             chan.sendall(script.encode())
             chan.shutdown_write()
