@@ -222,13 +222,13 @@ def _scan_fleet(fleet, hosts, inventory, hosts_file, limit, resume_from, opts, m
     progress = _Progress(len(targets))
 
     def on_result(r) -> None:
-        node = score(r)
+        node = r.node if r.node is not None else score(r)  # scored in the host's deadline
         done(node)
         nodes.append(node)
         progress.advance(node)
 
     try:
-        fleet.run_fleet(targets, opts, on_result)
+        fleet.run_fleet(targets, opts, on_result, score=score)
     finally:
         progress.close()
     return sorted(nodes, key=lambda n: position.get(n["node"], len(position)))
