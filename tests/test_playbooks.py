@@ -135,11 +135,11 @@ def test_artifact_comes_from_the_matrix():
 
 def test_arch_from_probe_output():
     p = _plugin()
-    from nodecheck import probe
+    from nodecheck import pipeline, probe
 
     out = subprocess.run(["sh", "-s", "--", "/"], input=probe.script(), capture_output=True, text=True).stdout
     machine = os.uname().machine
-    assert p.arch_of({}, out) == {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    assert p.arch_of(pipeline.facts_from_output(out)) == {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
 # -- nodecheck install: refusals before anything runs --------------------------------

@@ -31,12 +31,14 @@ def docker(ctx: Ctx) -> Finding:
                            "sysbox-ce package edits it with jq and its install would fail",
                            "Fix /etc/docker/daemon.json (e.g. `jq . /etc/docker/daemon.json` shows the error).", src)
     ver = d.upstream or "version unknown"
-    net = r.docker_daemon_json or {}
     # A caveat, not a warning: the node is fine, but the install has a side effect the user
-    # must plan for, so the table shows it even when passing checks are hidden.
-    trap = ("" if ("bip" in net and "default-address-pools" in net) else
+    # must plan for, so the table shows it even when passing checks are hidden. Decided by the
+    # package's own test (facts: docker_network_preset), the one the install's guard uses too.
+    trap = ("" if r.docker_network_preset else
             "installing sysbox-ce restarts Docker to set bip/default-address-pools and aborts if containers "
-            "exist (stop or remove them first, or set both keys in /etc/docker/daemon.json)")
+            "exist (stop or remove them first, or set both keys in /etc/docker/daemon.json, pretty-printed, "
+            "one key per line, as the package greps them)"
+            + ("" if r.docker_network_preset is False else f" (daemon.json unreadable: {r.reason or 'unknown'})"))
     return ctx.finding(PASS, f"Docker {ver} ({d.source}) is a native install", source=src, caveat=trap)
 
 
@@ -49,26 +51,33 @@ def containerd(ctx: Ctx) -> Finding:
     pkg = ctx.facts.packages.get("containerd.io")
     notes = []
     caveat = ""
+    if pin is not None and pin.version and pin.where != "host":
+        # Where the matrix says the pin belongs (the workspace image: the runc that breaks is
+        # the inner one, #544), the host's containerd.io is not judged, and the install does
+        # not pin it (nodecheck/install/decision.py). The user must still know.
+        caveat = (f"Sysbox {ctx.rel} needs {pin.package}={pin.version} in the {pin.where} (an inner runc >= 1.1 "
+                  f"fails, {pin.source}); the host's {pin.package} is not what breaks")
     if pin is not None and pkg is not None:
         installed = DebianVersion.parse(pkg.version)
-        if pin.version:
+        if pin.version and pin.where == "host":
             want = DebianVersion.parse(pin.version)
             if installed and want and installed > want:
                 return ctx.finding(WARN,
-                                   f"containerd.io {pkg.version} is newer than {pin.version}: its runc >= 1.1 breaks inside "
-                                   f"Sysbox {ctx.rel} containers ({pin.where})",
-                                   f"Pin containerd.io={pin.version} (nodecheck install does it: apt preferences + hold), "
-                                   "or use Sysbox >= 0.5.2.", pin.source)
-        elif pkg.held or pkg.version == "1.5.11-1":
+                                   f"containerd.io {pkg.version} is newer than {pin.version}, which Sysbox {ctx.rel} "
+                                   "needs on the host",
+                                   f"Pin containerd.io={pin.version} (nodecheck install does it: apt preferences + hold).",
+                                   pin.source)
+        elif not pin.version and (pkg.held or pkg.version == "1.5.11-1"):
             # Not a warning: #544 says the pin is needed up to 0.5.1, and nothing upstream says
             # it breaks a later release. Say that, and nothing more.
             notes.append(f"containerd.io is {'held' if pkg.held else 'pinned'} at {pkg.version}; Sysbox {ctx.rel} does "
                          "not need the 1.5.11-1 pin (#544 was fixed in 0.5.2), and no upstream report says it breaks "
                          "this release")
     if c.installed is None:
-        return ctx.finding(UNKNOWN, "cannot tell whether containerd is installed", source=pin.source if pin else "")
+        return ctx.finding(UNKNOWN, "cannot tell whether containerd is installed", source=pin.source if pin else "",
+                           caveat=caveat)
     if not c.installed:
-        return ctx.finding(PASS, "containerd is not installed", source=pin.source if pin else "")
+        return ctx.finding(PASS, "containerd is not installed", source=pin.source if pin else "", caveat=caveat)
     kspec = ctx.release.runtimes.get("kubernetes", {})
     cspec = kspec.get("containerd") or {}
     cmin = cspec.get("min_version")
@@ -81,7 +90,8 @@ def containerd(ctx: Ctx) -> Finding:
             notes.append(f"the K8s installer will configure containerd {c.upstream} directly (pods use hostUsers: false)")
         else:
             # A caveat (shown without -v): the node passes, but the install disrupts its pods.
-            caveat = "the K8s installer will install its own CRI-O and switch the kubelet to it (~1 min of pod disruption)"
+            crio = "the K8s installer will install its own CRI-O and switch the kubelet to it (~1 min of pod disruption)"
+            caveat = f"{caveat}; {crio}" if caveat else crio
     return ctx.finding(PASS, f"containerd {c.upstream or 'version unknown'} ({c.source})"
                        + ("; " + "; ".join(notes) if notes else ""), source=kspec.get("source", ""), caveat=caveat)
 

@@ -46,6 +46,11 @@ class RuntimeFacts:
     docker_snap: bool | None = None
     docker_daemon_json: dict | None = None
     docker_daemon_json_error: str | None = None
+    # The sysbox-ce package's own test (sysbox-pkgr postinst docker_network_valid_config): both
+    # "bip" and "default-address-pools" on lines of their own in daemon.json, as jq
+    # pretty-prints them. Without them the package restarts Docker to add them (and aborts if
+    # containers exist). False for no daemon.json; None when it could not be read.
+    docker_network_preset: bool | None = None
     kubelet_configured: bool | None = None  # /var/lib/kubelet/config.yaml exists
     # Top-level `version` of /etc/containerd/config.toml (1 when the key is absent, as
     # containerd reads it); None when the file is missing or unreadable.
@@ -64,6 +69,7 @@ class RuntimeFacts:
                 "tools": self.tools, "tools_known": self.tools_known,
                 "docker_snap": self.docker_snap, "docker_daemon_json": self.docker_daemon_json,
                 "docker_daemon_json_error": self.docker_daemon_json_error,
+                "docker_network_preset": self.docker_network_preset,
                 "kubelet_configured": self.kubelet_configured,
                 "containerd_config_version": self.containerd_config_version,
                 "docker_time_namespaces": self.docker_time_namespaces, "reason": self.reason}
@@ -78,6 +84,10 @@ def parse_bins(text: str) -> dict[str, str | None]:
     return out
 
 
+# The patterns the sysbox-ce package greps daemon.json for (egrep '^[ ]+"bip": "[0-9.]+.*"' and
+# '^[ ]+"default-address-pools"'): a compact one-line file does not match, whatever its keys.
+_DEB_BIP = re.compile(r'^[ ]+"bip": "[0-9.]+.*"', re.M)
+_DEB_POOLS = re.compile(r'^[ ]+"default-address-pools"', re.M)
 _TOML_TABLE = re.compile(r"^\s*\[")
 _TOML_VERSION = re.compile(r"^\s*version\s*=\s*(\d+)\s*(?:#.*)?$")
 
@@ -133,6 +143,10 @@ def parse(sections: Sections, packages: PackageFacts) -> RuntimeFacts:
                 f.docker_daemon_json_error = "not a JSON object"
         except ValueError as exc:
             f.docker_daemon_json_error = f"invalid JSON: {exc}"
+    if dj.ok and dj.complete:
+        f.docker_network_preset = bool(_DEB_BIP.search(dj.text or "") and _DEB_POOLS.search(dj.text or ""))
+    elif dj.status == "ENOENT":
+        f.docker_network_preset = False
     if dj.status == "ENOENT":
         f.docker_time_namespaces = "default"
     elif f.docker_daemon_json is not None and not f.docker_daemon_json_error:

@@ -44,29 +44,21 @@ def effective_verdict(node: dict, ignore) -> str:
     return verdict
 
 
-def arch_of(node: dict, stdout: str) -> str | None:
-    """The Debian architecture name of the host, from the report or the probe's uname -m."""
-    for key in ("arch", "architecture"):
-        value = (node.get("facts") or {}).get(key) or node.get(key)
-        if isinstance(value, str) and value:
-            return _ARCH.get(value, value)
-    from nodecheck import sections
-
-    text = sections.parse(stdout).text("cmd:uname-m")
-    return _ARCH.get(text.strip(), text.strip()) if text else None
+def arch_of(facts) -> str | None:
+    """The Debian architecture name of the host, from the probe's facts (uname -m)."""
+    machine = facts.kernel.arch if facts is not None else None
+    return _ARCH.get(machine, machine) if machine else None
 
 
-def artifact_from_matrix(matrix, release, arch, node=None) -> dict:
-    """{file, sha256, url} of the sysbox-ce .deb for this release and arch, when the matrix knows it."""
+def artifact_from_matrix(matrix, release, arch, distro_id=None, version_id=None) -> dict:
+    """{file, sha256, url} of the sysbox-ce .deb for this release, arch and distro, when the
+    matrix knows it (0.4.x ships one .deb per distro; from 0.5.0 one generic .deb)."""
     if matrix is None or not release or not arch:
         return {}
     try:
         rel = matrix.release(release)
     except Exception:  # an unknown release: the role then needs explicit sysbox_deb_* variables
         return {}
-    distro = ((node or {}).get("facts") or {}).get("distro") or {}
-    distro_id = distro.get("id") if isinstance(distro, dict) else None
-    version_id = distro.get("version_id") if isinstance(distro, dict) else None
     art = rel.artifact(arch, distro_id, version_id)
     if art is None:
         return {}
@@ -118,28 +110,47 @@ class ActionModule(ActionBase):
             matrix = nc_matrix.load(matrix_path)
         except Exception as exc:  # a broken matrix file must stop the play, with the reason
             raise AnsibleActionFail(f"cannot load the Sysbox matrix {matrix_path or '(bundled)'}: {exc}") from exc
-        node = pipeline.node_from_output(name, stdout, matrix=matrix, target=target, ignore=ignore)
+        # One parse of the probe output: the report node, the install path, the .deb and the
+        # install decision all come from the same typed facts (never from the report's dict).
+        from nodecheck import sections
+        from nodecheck.facts import gather
+
+        parsed = sections.parse(stdout)
+        facts = None if parsed.version == 0 else gather(parsed)
+        if facts is None:
+            node = pipeline.node_from_output(name, stdout, matrix=matrix, target=target, ignore=ignore)
+        else:
+            node = pipeline.node_from_facts(name, facts, matrix=matrix, target=target, ignore=ignore)
         try:
+            from nodecheck.install.decision import decide
             from nodecheck.install.target import UNKNOWN, target_kind
         except ImportError as exc:
             raise AnsibleActionFail(f"this nodecheck cannot tell the install path ({exc})") from exc
-        if node.get("error"):
+        if node.get("error") or facts is None:
             kind, kind_why = UNKNOWN, "the probe output could not be read"
         else:
-            tk = target_kind(pipeline.facts_from_output(stdout))
+            tk = target_kind(facts)
             kind, kind_why = tk.kind, tk.why
 
         verdict = effective_verdict(node, ignore)
         sysbox = node.get("sysbox") or {}
         release = target or sysbox.get("target") or sysbox.get("recommended")
-        arch = arch_of(node, stdout)
+        arch = arch_of(facts)
+        distro = facts.distro if facts is not None else None
+        try:
+            rel = matrix.release(release) if release else None
+        except Exception:  # an unknown release: no decision; the roles then need explicit variables
+            rel = None
         result.update(
             verdict=verdict,
             report=node,
             failing=[{k: c.get(k) for k in ("id", "message", "remediation")} for c in failing_checks(node, ignore)],
             sysbox_release=release,
             arch=arch,
-            artifact=artifact_from_matrix(matrix, release, arch, node),
+            artifact=artifact_from_matrix(matrix, release, arch, distro and distro.id, distro and distro.version_id),
+            # What the install does here (the containerd.io pin, the Docker refusals), decided
+            # once from these facts and the matrix; the roles act on it (nodecheck_install).
+            install=decide(facts, rel).to_vars() if (facts is not None and rel is not None) else {},
             # docker-host | kubernetes-node | unknown: the plain-host roles run only on docker-host.
             target_kind=kind,
             target_kind_why=kind_why,
