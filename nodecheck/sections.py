@@ -150,12 +150,17 @@ def parse(output: str) -> Sections:
             parts = line[len(end):].rsplit(" ", 2)
             rc = 0 if len(parts) < 3 or not parts[-2].lstrip("-").isdigit() else (
                 int(parts[-2]) if len(parts[-2]) < 7 else 1)  # absurd: treat the read as failed
-            cap = int(parts[-1]) if len(parts) > 2 and parts[-1].isdigit() and len(parts[-1]) < 7 else 0
+            # A cap written `N+` means the probe cut the input of a filter (grep, awk, sed) there:
+            # the text is what the head of the file gave, whatever its length.
+            cap_s = parts[-1] if len(parts) > 2 else ""
+            cut = cap_s.endswith("+")
+            cap_s = cap_s.removesuffix("+")
+            cap = int(cap_s) if cap_s.isdigit() and len(cap_s) < 7 else 0
             # The probe prints one newline between the content and END: the line split
             # consumed it, so joining the body gives back the content exactly.
             text = "\n".join(body)
             # Decoding replaced bad bytes with U+FFFD (3 bytes), so this never under-counts.
-            capped = bool(cap) and len(text.encode("utf-8", "replace")) >= cap * 4096
+            capped = cut or (bool(cap) and len(text.encode("utf-8", "replace")) >= cap * 4096)
             if name in result.by_name:
                 # The probe reads each input once: a second section of the same name is forged
                 # or garbled, and neither copy can be trusted.

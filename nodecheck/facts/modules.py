@@ -75,7 +75,13 @@ def parse(sections: Sections) -> ModuleFacts:
         reasons.append(sections.get("modules.builtin").why())
     s = sections.get("shiftfs.ko")
     if s.ok:
-        f.shiftfs_files = [l.strip() for l in (s.text or "").splitlines() if l.strip()]
+        found = [l.strip() for l in (s.text or "").splitlines() if l.strip()]
+        # A listing cut short (a directory find could not read, the cap) proves what it lists,
+        # never that nothing else is there.
+        if found or s.complete:
+            f.shiftfs_files = found
+        if not s.complete:
+            reasons.append(s.why())
     elif s.status == "ENOENT":
         f.shiftfs_files = []  # no module directory: certainly no shiftfs module file
         reasons.append("module directory for the running kernel does not exist")

@@ -16,7 +16,9 @@
 # one newline that is not part of it. status is ok, ENOENT, ENOTREG (a FIFO or device
 # is never opened: a FIFO would block), EISDIR, or OPENERR with the shell's message.
 # rc is the exit code of the read (non-zero: the content may be partial); cap is the
-# size limit in 4 KiB blocks (content that long was cut), 0 when not capped.
+# size limit in 4 KiB blocks (content that long was cut), 0 when not capped, N+ when
+# the input of a filter was cut (the content is capped whatever its length). Status
+# ELOOP: the path could not be resolved inside the root (40 links, or an unreadable link).
 
 # shellcheck disable=SC2034  # B is rewritten by the controller with a per-run nonce
 B='@@NODECHECK-__NONCE__@@'
@@ -26,6 +28,9 @@ R=${R%/}
 # few big ones (kernel config, dpkg status lines, mountinfo on busy hosts).
 CAP=256
 BIGCAP=1024
+# What a filter (grep, awk, sed) may read of its input: 64 MiB, so a 500 MB single-line
+# file never becomes a 500 MB line in a child's memory; input cut there is reported.
+INCAP=16384
 LC_ALL=C
 export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}
@@ -112,6 +117,48 @@ rd() {
   fi
 }
 
+# longer FILE BLOCKS: FILE holds more than BLOCKS 4 KiB blocks (a filter's input was cut).
+longer() {
+  case $(dd if="$1" bs=4096 skip="$2" count=1 2>/dev/null | wc -c) in
+    *[1-9]*) return 0 ;;
+  esac
+  return 1
+}
+
+# filt NAME PATH OUTCAP CMD...: one file under the root, read through a filter (only what a
+# parser uses leaves the node), input capped at INCAP and output at OUTCAP blocks. A cap
+# printed as N+ says the input itself was cut, so the section is capped whatever its length.
+filt() {
+  f_name=$1; f_cap=$3
+  if ! inroot "$2"; then
+    empty "$f_name" ELOOP
+    return 1
+  fi
+  if ! check "$f_name" "$RP"; then
+    empty "$f_name" "$ST"
+    return 1
+  fi
+  f_path=$RP
+  shift 3
+  begin "$f_name" ok
+  dd if="$f_path" bs=4096 count="$INCAP" 2>/dev/null | "$@" 2>/dev/null | dd bs=4096 count="$f_cap" 2>/dev/null
+  f_rc=$?
+  if longer "$f_path" "$INCAP"; then f_cap=$f_cap+; fi
+  end "$f_name" "$f_rc" "$f_cap"
+}
+
+# present PATH: something (a file, a link, a device) is at node path PATH; its parent
+# directories are resolved inside the root, the entry itself is not followed.
+present() {
+  case $1 in
+    */*) inroot "${1%/*}" || return 1; set -- "$RP/${1##*/}" ;;
+  esac
+  [ -e "$1" ] || [ -L "$1" ]
+}
+
+# isdir PATH: node path PATH, resolved inside the root, is a directory.
+isdir() { inroot "$1" && [ -d "$RP" ]; }
+
 # run NAME CMD...: a command's stdout, capped; status ENOCMD when it is not installed.
 run() {
   name=$1
@@ -136,8 +183,9 @@ rd /proc/sys/kernel/arch /proc/sys/kernel/arch
 
 # The release the rest is keyed on: under a root other than /, the root's own proc.
 REL=
-if [ -n "$R" ] && [ -f "$R/proc/sys/kernel/osrelease" ]; then
-  read -r REL <"$R/proc/sys/kernel/osrelease" 2>/dev/null || REL=
+# At most 256 bytes of it: `read` of a 500 MB single-line file would take minutes.
+if [ -n "$R" ] && inroot /proc/sys/kernel/osrelease && [ -f "$RP" ]; then
+  REL=$(dd if="$RP" bs=256 count=1 2>/dev/null | { read -r l; printf '%s' "$l"; })
 fi
 # The release becomes part of paths (/boot/config-$REL): a node's crafted osrelease must not
 # steer them elsewhere (../../, /), so anything but a release's characters matches no file.
@@ -150,12 +198,16 @@ esac
 rd /etc/os-release /etc/os-release
 rd /usr/lib/os-release /usr/lib/os-release
 rd /etc/lsb-release /etc/lsb-release
-for f in "$R"/etc/*-release "$R"/etc/*_version; do
-  case $f in
-    "$R/etc/os-release" | "$R/etc/lsb-release" | "$R/etc/*-release" | "$R/etc/*_version") ;;
-    *) rd "${f#"$R"}" "${f#"$R"}" ;;
-  esac
-done
+# The directory is resolved inside the root, so the names listed are the node's own.
+if inroot /etc; then
+  ETC=$RP
+  for f in "$ETC"/*-release "$ETC"/*_version; do
+    case $f in
+      "$ETC/os-release" | "$ETC/lsb-release" | "$ETC/*-release" | "$ETC/*_version") ;;
+      *) rd "/etc/${f##*/}" "/etc/${f##*/}" ;;
+    esac
+  done
+fi
 
 # Kernel config: the first hit of the union of kubeadm's, NFD's and moby's lookup
 # orders (RT paths included). Never `modprobe configs`. Misses are printed too, so a
@@ -169,28 +221,27 @@ for p in /proc/config.gz "/boot/config-$REL" "/lib/modules/$REL/config" \
   /usr/src/linux/.config; do
   name="kconfig:$p"
   if [ -n "$KCFOUND" ]; then continue; fi
-  if ! check "$name" "$R$p"; then
-    empty "$name" "$ST"
-    continue
-  fi
-  KCFOUND=1
+  # Resolved inside the root: /boot/config-X -> /boot/... or ../../.. never reaches the
+  # controller's own config.
   case $p in
     *.gz)
-      if command -v gzip >/dev/null 2>&1; then
+      if ! inroot "$p"; then
+        empty "$name" ELOOP
+      elif ! check "$name" "$RP"; then
+        empty "$name" "$ST"
+      elif command -v gzip >/dev/null 2>&1; then
+        KCFOUND=1
         begin "$name" ok
         # Decompression itself is capped (a gzip bomb stops at BIGCAP blocks: gzip gets
         # SIGPIPE), and a config cut there is reported capped, so it gives unknown.
-        gzip -dc <"$R$p" 2>/dev/null | dd bs=4096 count="$BIGCAP" 2>/dev/null
+        gzip -dc <"$RP" 2>/dev/null | dd bs=4096 count="$BIGCAP" 2>/dev/null
         end "$name" $? "$BIGCAP"
       else
         empty "$name" ENOGZIP
-        KCFOUND=
       fi
       ;;
     *)
-      begin "$name" ok
-      grep '^CONFIG_' "$R$p" 2>/dev/null | dd bs=4096 count="$BIGCAP" 2>/dev/null
-      end "$name" $? "$BIGCAP"
+      if filt "$name" "$p" "$BIGCAP" grep '^CONFIG_'; then KCFOUND=1; fi
       ;;
   esac
 done
@@ -198,11 +249,26 @@ done
 # Modules: loaded, built in, and whether a shiftfs module exists for this kernel.
 rd /proc/modules /proc/modules
 MODDIR=/lib/modules/$REL
-[ -d "$R$MODDIR" ] || MODDIR=/usr/lib/modules/$REL
+isdir "$MODDIR" || MODDIR=/usr/lib/modules/$REL
 rd modules.builtin "$MODDIR/modules.builtin"
-if [ -d "$R$MODDIR" ]; then
+if ! inroot "$MODDIR"; then
+  empty shiftfs.ko ELOOP
+elif [ -d "$RP" ]; then
   begin shiftfs.ko ok
-  find "$R$MODDIR" -name 'shiftfs.ko*' 2>/dev/null | while IFS= read -r l; do printf '%s\n' "${l#"$R"}"; done
+  # find starts at the directory resolved inside the root and follows no link below it (its
+  # default), so it never walks the controller's tree. find's status is passed on as the
+  # last line: a directory it could not read makes the listing partial (rc 1), as does a
+  # listing cut at the cap (the status line is lost).
+  { find "$RP" -name 'shiftfs.ko*' 2>/dev/null; printf 'find-rc %s\n' "$?"; } | dd bs=4096 count="$CAP" 2>/dev/null | {
+    frc=1
+    while IFS= read -r l; do
+      case $l in
+        'find-rc '*) frc=${l#find-rc } ;;
+        *) printf '%s\n' "$MODDIR${l#"$RP"}" ;;
+      esac
+    done
+    exit "$frc"
+  }
   end shiftfs.ko $?
 else
   empty shiftfs.ko ENOENT
@@ -239,7 +305,7 @@ rd /etc/selinux/config /etc/selinux/config
 # AppArmor.
 rd /sys/module/apparmor/parameters/enabled /sys/module/apparmor/parameters/enabled
 rd /sys/kernel/security/lsm /sys/kernel/security/lsm
-if [ -d "$R/sys/kernel/security/apparmor" ]; then empty apparmorfs ok; else empty apparmorfs ENOENT; fi
+if isdir /sys/kernel/security/apparmor; then empty apparmorfs ok; else empty apparmorfs ENOENT; fi
 rd /etc/apparmor.d/fusermount3 /etc/apparmor.d/fusermount3
 # Its local drop-in (the stock profile includes it; an upgrade does not overwrite it) and
 # the aa-disable marker (a profile listed there is not loaded at boot).
@@ -259,32 +325,47 @@ rd /proc/cgroups /proc/cgroups
 # `read` keeps this to one fork per bound device on hosts with hundreds of them.
 # An unreadable devices dir (EACCES as an unprivileged user) is not "no devices"; a FIFO
 # planted as an attribute is never opened; a failed read makes the section partial (rc 1).
-if [ -d "$R/sys/bus/pci/devices" ] && { [ ! -r "$R/sys/bus/pci/devices" ] || [ ! -x "$R/sys/bus/pci/devices" ]; }; then
+# Under a root, each device (a link into /sys/devices on a real sysfs) and any attribute
+# that is a link are resolved inside the root (one readlink per link), never on the controller.
+if ! inroot /sys/bus/pci/devices; then
+  empty pci ELOOP
+elif [ -d "$RP" ] && { [ ! -r "$RP" ] || [ ! -x "$RP" ]; }; then
   empty pci EACCES
-elif [ -d "$R/sys/bus/pci/devices" ]; then
+elif [ -d "$RP" ]; then
+  PD=$RP
   begin pci ok
   prc=0
-  for d in "$R"/sys/bus/pci/devices/*; do
-    [ -e "$d/vendor" ] || continue
+  for e in "$PD"/*; do
+    [ -e "$e" ] || [ -L "$e" ] || continue
+    if ! inroot "/sys/bus/pci/devices/${e##*/}"; then prc=1; continue; fi
+    d=$RP
     v=-; c=-; dev=-; drv=-; pf=0
     for a in vendor class device; do
-      if [ ! -f "$d/$a" ] || [ ! -r "$d/$a" ]; then prc=1; fi
+      f=$d/$a
+      if [ -n "$R" ] && [ -L "$f" ]; then
+        if inroot "${f#"$R"}"; then f=$RP; else f=; prc=1; fi
+      fi
+      if [ "$a" = vendor ] && [ -n "$f" ] && [ ! -e "$f" ]; then continue 2; fi
+      if [ -z "$f" ] || [ ! -f "$f" ] || [ ! -r "$f" ]; then prc=1; continue; fi
+      case $a in
+        vendor) read -r v <"$f" 2>/dev/null || prc=1 ;;
+        class) read -r c <"$f" 2>/dev/null || prc=1 ;;
+        device) read -r dev <"$f" 2>/dev/null || prc=1 ;;
+      esac
     done
-    if [ -f "$d/vendor" ]; then read -r v <"$d/vendor" 2>/dev/null || prc=1; fi
-    if [ -f "$d/class" ]; then read -r c <"$d/class" 2>/dev/null || prc=1; fi
-    if [ -f "$d/device" ]; then read -r dev <"$d/device" 2>/dev/null || prc=1; fi
     if [ -L "$d/driver" ]; then
       # shellcheck disable=SC2012  # fallback where readlink is missing; sysfs names are safe
       drv=$(readlink "$d/driver" 2>/dev/null || ls -ld "$d/driver" 2>/dev/null | sed 's/.* -> //')
       drv=${drv##*/}
     fi
-    [ -e "$d/physfn" ] && pf=1
-    printf '%s %s %s %s %s %s\n' "${d##*/}" "$v" "$c" "$dev" "${drv:--}" "$pf"
+    # The name itself, not what a link points at (physfn is a link on a real sysfs).
+    if [ -L "$d/physfn" ] || [ -e "$d/physfn" ]; then pf=1; fi
+    printf '%s %s %s %s %s %s\n' "${e##*/}" "$v" "$c" "$dev" "${drv:--}" "$pf"
   done
   end pci "$prc"
 else
   # Absent only when the nearest existing ancestor could be searched (check's rule).
-  check pci "$R/sys/bus/pci/devices" || true
+  check pci "$RP" || true
   empty pci "$ST"
 fi
 
@@ -292,43 +373,36 @@ fi
 rd /sys/module/nvidia/version /sys/module/nvidia/version
 rd /proc/driver/nvidia/version /proc/driver/nvidia/version
 begin dev-nvidia ok
-for f in "$R"/dev/nvidia*; do [ -e "$f" ] && printf '%s\n' "${f#"$R"}"; done
+if inroot /dev; then
+  for f in "$RP"/nvidia*; do
+    if [ -e "$f" ] || [ -L "$f" ]; then printf '/dev/%s\n' "${f##*/}"; fi
+  done
+fi
 end dev-nvidia 0
-if [ -d "$R/run/nvidia/driver" ]; then empty run-nvidia-driver ok; else empty run-nvidia-driver ENOENT; fi
+if isdir /run/nvidia/driver; then empty run-nvidia-driver ok; else empty run-nvidia-driver ENOENT; fi
 
 # Platform: bare metal or VM.
 for a in sys_vendor product_name board_vendor bios_vendor chassis_type; do
   rd "dmi:$a" "/sys/devices/virtual/dmi/id/$a"
 done
 rd /sys/hypervisor/type /sys/hypervisor/type
-if check cpuinfo "$R/proc/cpuinfo"; then
-  begin cpuinfo-flags ok
-  awk '/^(flags|Features)[ \t]*:/ { print; exit }' "$R/proc/cpuinfo" 2>/dev/null
-  end cpuinfo-flags $?
-else
-  empty cpuinfo-flags "$ST"
-fi
+filt cpuinfo-flags /proc/cpuinfo "$CAP" awk '/^(flags|Features)[ \t]*:/ { print; exit }' || true
 
 # Packages: only the stanzas of the packages that matter, from dpkg's status file,
 # and the same names from rpm when an rpm database exists under the root.
 PKGS='docker-ce docker-ce-cli docker.io moby-engine containerd containerd.io cri-o crio kubelet kubeadm sysbox-ce sysbox fuse fuse3 rsync iptables jq snapd'
-if check dpkg-status "$R/var/lib/dpkg/status"; then
-  begin dpkg-status ok
-  awk -v want=" $PKGS " '
+# shellcheck disable=SC2016  # an awk program: its $2 is awk's
+filt dpkg-status /var/lib/dpkg/status "$CAP" awk -v want=" $PKGS " '
     /^Package: / { keep = index(want, " " $2 " ") > 0 }
     keep && /^(Package|Status|Version|Architecture): / { print }
     /^$/ { if (keep) print ""; keep = 0 }
-  ' "$R/var/lib/dpkg/status" 2>/dev/null | dd bs=4096 count="$CAP" 2>/dev/null
-  end dpkg-status $?
-else
-  empty dpkg-status "$ST"
-fi
+  ' || true
 # rpm is asked only when a database file exists, with an explicit --dbpath: without one
 # Debian's rpm would create ~/.rpmdb under the root, and the probe never writes.
 RPMDB=
 for d in /var/lib/rpm /usr/lib/sysimage/rpm; do
   for f in rpmdb.sqlite Packages Packages.db; do
-    if [ -z "$RPMDB" ] && [ -f "$R$d/$f" ]; then RPMDB=$d; fi
+    if [ -z "$RPMDB" ] && inroot "$d/$f" && [ -f "$RP" ]; then RPMDB=$d; fi
   done
 done
 if [ -n "$RPMDB" ]; then
@@ -351,22 +425,53 @@ begin bins ok
 for b in docker dockerd containerd crio kubelet rsync iptables fusermount fusermount3 modprobe jq sysbox-runc snap; do
   found=-
   for dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin /snap/bin /opt/bin; do
-    if [ -e "$R$dir/$b" ] || [ -L "$R$dir/$b" ]; then found=$dir/$b; break; fi
+    if present "$dir/$b"; then found=$dir/$b; break; fi
   done
   printf '%s %s\n' "$b" "$found"
 done
 end bins 0
 begin snaps ok
-for f in "$R"/snap/*/current "$R"/var/lib/snapd/snaps/*.snap; do
-  [ -e "$f" ] && printf '%s\n' "${f#"$R"}"
-done
+if inroot /snap; then
+  for f in "$RP"/*/current; do
+    if [ -e "$f" ] || [ -L "$f" ]; then s=${f%/current}; printf '/snap/%s/current\n' "${s##*/}"; fi
+  done
+fi
+if inroot /var/lib/snapd/snaps; then
+  for f in "$RP"/*.snap; do
+    if [ -e "$f" ] || [ -L "$f" ]; then printf '/var/lib/snapd/snaps/%s\n' "${f##*/}"; fi
+  done
+fi
 end snaps 0
 
-# Runtime configuration.
-rd /etc/docker/daemon.json /etc/docker/daemon.json
-rd /etc/containerd/config.toml /etc/containerd/config.toml
-rd /etc/crio/crio.conf /etc/crio/crio.conf
-rd /var/lib/kubelet/config.yaml /var/lib/kubelet/config.yaml
+# Runtime configuration. These files are 0600 on many nodes and can hold credentials
+# (containerd's registry auth, a splunk-token or proxy password in daemon.json): only
+# what a parser reads leaves the node.
+# daemon.json is parsed whole (data-root, userns-remap, bip, features, ...), so it is sent
+# with the string value of every key that names a credential (auth, password, token,
+# secret, credential) and the user:password of every URL replaced; the JSON stays valid.
+K='[^"]*'
+V='"[^"\\]*\(\\.[^"\\]*\)*"'
+RED=
+for w in '[Aa][Uu][Tt][Hh]' '[Pp][Aa][Ss][Ss]' '[Tt][Oo][Kk][Ee][Nn]' '[Ss][Ee][Cc][Rr][Ee][Tt]' \
+  '[Cc][Rr][Ee][Dd][Ee][Nn][Tt][Ii][Aa][Ll]'; do
+  RED="${RED}s/\\(\"${K}${w}${K}\"[[:space:]]*:[[:space:]]*\\)${V}/\\1\"<redacted>\"/g
+"
+done
+filt /etc/docker/daemon.json /etc/docker/daemon.json "$CAP" sed -e "$RED" \
+  -e 's|://[^/@"[:space:]]*@|://<redacted>@|g' || true
+# containerd's config.toml: its parser reads the top-level `version` only, so only those
+# lines (before the first table: registry credentials live in tables) are sent.
+filt /etc/containerd/config.toml /etc/containerd/config.toml "$CAP" \
+  awk '/^[ \t]*\[/ { exit } /^[ \t]*version[ \t]*=/ { print }' || true
+# crio.conf is read by no parser: not read. The kubelet's config only has to exist and be
+# readable (a kubelet node): its status, no content.
+if ! inroot /var/lib/kubelet/config.yaml; then
+  empty /var/lib/kubelet/config.yaml ELOOP
+elif check /var/lib/kubelet/config.yaml "$RP"; then
+  empty /var/lib/kubelet/config.yaml ok
+else
+  empty /var/lib/kubelet/config.yaml "$ST"
+fi
 rd /etc/subuid /etc/subuid
 
 printf '%s DONE\n' "$B"
