@@ -63,6 +63,16 @@ artifact:
   description: file, sha256 and url of the sysbox-ce .deb for that release and arch, from the matrix.
   type: dict
   returned: always
+install:
+  description: >-
+    What the install does on this host, decided from the scan's facts and the matrix
+    (nodecheck/install/decision.py), recorded as the host fact C(nodecheck_install) for the roles.
+    C(containerd_pin) (package, version, where C(host) or C(workspace-image), source, note, on_host,
+    host_version, why): the containerd_pin role pins C(host_version) only; C(docker_snap) and
+    C(docker_network_preset) (bip/default-address-pools as the sysbox-ce package greps them) drive the
+    sysbox role's refusals. Empty when the probe could not be read or the release is unknown.
+  type: dict
+  returned: always
 target_kind:
   description: >-
     The install path for the host: C(docker-host), C(kubernetes-node) (a kubelet is installed or
