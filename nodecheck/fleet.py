@@ -268,6 +268,7 @@ def probe_host(target: Target, opts: FleetOptions, session_box: list, config=Non
                           seconds=time.monotonic() - t0)
     finally:
         sess.close()
+    sess.phase = "parse"  # from here on the watchdog may interrupt this thread (DeadlinePassed)
     err = run.stderr_tail.decode("utf-8", "replace")
     if run.truncated:  # not parsed at all: a capped output can only be an error
         return HostResult(target, "probe-error", stderr_tail=err, exit_status=run.exit_status,
@@ -403,9 +404,16 @@ def run_fleet(targets: Sequence[Target], opts: FleetOptions,
                 finally:
                     with job.lock:
                         job.scoring = False
-            q.put((job, r))
+            if not job.done:
+                q.put((job, r))
         except DeadlinePassed:
             pass  # the watchdog wrote this host's timeout row already
+        finally:
+            try:
+                with job.lock:  # an ident can be reused by a later thread: never interrupt that one
+                    job.ident = None
+            except DeadlinePassed:
+                pass
 
     def finish(job: _Job, r: HostResult) -> None:
         nonlocal finished
@@ -444,7 +452,7 @@ def run_fleet(targets: Sequence[Target], opts: FleetOptions,
                 phase = job.phase()
                 job.done = True
                 with job.lock:
-                    if job.scoring:
+                    if job.scoring or phase == "parse":
                         _interrupt(job.ident)
                 for s in job.box:
                     s.close(wait=False)
