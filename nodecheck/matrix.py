@@ -1,7 +1,10 @@
 """The versioned Sysbox compatibility matrix: load, validate and query matrix/sysbox.yaml.
 
 The matrix is data (YAML) validated against matrix/schema.json (JSON Schema 2020-12). `load()`
-returns a frozen `Matrix`; checks read releases, thresholds and rules from it. Rule conditions are
+returns a frozen `Matrix`; the bundled matrix is validated once, when `python -m nodecheck.matrix
+--compile` writes matrix/sysbox.compiled.json (a test and the wheel build refuse a stale one), so a
+run loads that JSON and skips YAML parsing and schema validation (~0.3 s a run); a file named
+with --matrix or $NODECHECK_MATRIX is always validated in full. checks read releases, thresholds and rules from it. Rule conditions are
 data too: `Rule.evaluate(facts)` evaluates them against a flat fact mapping (names in `FACTS`).
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,10 +21,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
+
+# jsonschema, PyYAML and packaging.specifiers are imported where used: a run that loads the
+# compiled bundled matrix needs none of them, and they cost ~0.1 s of start-up together.
 
 __all__ = [
     "FACTS", "VERSION_FACTS", "Artifact", "ContainerdPin", "Distro", "FsEntry", "KernelThreshold",
@@ -241,7 +245,11 @@ class KernelThreshold:
         return Version(self.kernel)
 
     def applies_to(self, release: str | Version) -> bool:
-        return self.releases is None or Version(str(release)) in SpecifierSet(self.releases)
+        if self.releases is None:
+            return True
+        from packaging.specifiers import SpecifierSet
+
+        return Version(str(release)) in SpecifierSet(self.releases)
 
     def met_by(self, kernel: str) -> bool | None:
         have = parse_version(kernel)
@@ -462,6 +470,8 @@ class Matrix:
 
     def host_tools_for(self, release: str | Version) -> tuple[Mapping[str, Any], ...]:
         """The host_tools entries a release needs (an entry without `releases` applies to all)."""
+        from packaging.specifiers import SpecifierSet
+
         v = Version(str(release))
         return tuple(h for h in self.raw.get("host_tools", [])
                      if "releases" not in h or v in SpecifierSet(h["releases"]))
@@ -510,14 +520,19 @@ class Matrix:
 # --------------------------------------------------------------------------------------------
 # loading
 # --------------------------------------------------------------------------------------------
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+@lru_cache(maxsize=1)
+def _loader():
     """Safe loader without timestamp resolution: dates stay "YYYY-MM-DD" strings."""
+    import yaml
 
+    class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        pass
 
-_Loader.yaml_implicit_resolvers = {
-    k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+    _Loader.yaml_implicit_resolvers = {
+        k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]
+        for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return _Loader
 
 
 def default_path() -> Path:
@@ -541,7 +556,9 @@ def schema_path() -> Path:
 
 
 @lru_cache(maxsize=4)
-def _validator(path: str) -> jsonschema.Draft202012Validator:
+def _validator(path: str):
+    import jsonschema
+
     schema = json.loads(Path(path).read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
@@ -558,6 +575,8 @@ def _check_expansion(p: Path, root) -> None:
     an alias is a shared node, each node's expanded size computed once (linear time)."""
     if root is None:
         return
+    import yaml
+
     size: dict[int, int] = {}
     stack = [(root, 0, False)]
     while stack:
@@ -582,16 +601,25 @@ def _check_expansion(p: Path, root) -> None:
 
 def read_raw(path: str | Path) -> dict[str, Any]:
     """Parse the YAML and validate it (schema + semantic checks); returns the plain data."""
+    p = Path(path)
+    return _validate_text(p, _read_matrix_text(p))
+
+
+def _read_matrix_text(p: Path) -> str:
     from .infile import InputError, read_text
 
-    p = Path(path)
     try:
-        text = read_text(str(p), MAX_MATRIX_BYTES, "matrix")  # a FIFO, /dev/zero, bad UTF-8: one line
+        return read_text(str(p), MAX_MATRIX_BYTES, "matrix")  # a FIFO, /dev/zero, bad UTF-8: one line
     except InputError as exc:
         raise MatrixError(str(exc)) from exc
+
+
+def _validate_text(p: Path, text: str) -> dict[str, Any]:
+    import yaml
+
     try:
-        _check_expansion(p, yaml.compose(text, Loader=_Loader))  # noqa: S506 - SafeLoader subclass
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        _check_expansion(p, yaml.compose(text, Loader=_loader()))  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_loader())  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
         raise MatrixError(f"{p}: not valid YAML: {exc}") from exc
     except (ValueError, RecursionError) as exc:  # a 5000-digit int, nesting deeper than the stack
@@ -609,7 +637,7 @@ def read_raw(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _describe(e: jsonschema.ValidationError) -> str:
+def _describe(e) -> str:  # a jsonschema.ValidationError
     """`$.json.path: message`; for oneOf/anyOf, the deepest sub-error names the real problem."""
     best = e
     if e.context:
@@ -652,12 +680,16 @@ def _semantic_checks(p: Path, data: Mapping[str, Any]) -> None:
             fail(f"$.kernel_thresholds[{i}].id", f"duplicate threshold id {t['id']!r}")
         tids.add(t["id"])
         if "releases" in t:
+            from packaging.specifiers import SpecifierSet
+
             try:
                 SpecifierSet(t["releases"])
             except Exception:  # noqa: BLE001 - InvalidSpecifier
                 fail(f"$.kernel_thresholds[{i}].releases", f"not a PEP 440 specifier: {t['releases']!r}")
     for i, h in enumerate(data.get("host_tools", [])):
         if "releases" in h:
+            from packaging.specifiers import SpecifierSet
+
             try:
                 SpecifierSet(h["releases"])
             except Exception:  # noqa: BLE001 - InvalidSpecifier
@@ -679,10 +711,74 @@ def _check_condition(c: Mapping[str, Any], where: str, fail: Any) -> None:
 
 
 def load(path: str | Path | None = None) -> Matrix:
-    """Load and validate a matrix file (default: see `default_path`). Raises MatrixError."""
+    """Load and validate a matrix file (default: see `default_path`). Raises MatrixError.
+
+    With no path and no $NODECHECK_MATRIX, the bundled matrix is built from its compiled form
+    when that was compiled from exactly these YAML and schema bytes; otherwise (a stale or
+    missing compiled file, a user's file) the YAML is parsed and validated in full."""
+    if path is None and not os.environ.get(ENV):
+        p = default_path()
+        text = _read_matrix_text(p)
+        data = _compiled_data(p, text)
+        return _build(data if data is not None else _validate_text(p, text), p)
     p = Path(path) if path is not None else default_path()
     data = read_raw(p)
     return _build(data, p)
+
+
+# --------------------------------------------------------------------------------------------
+# the compiled bundled matrix
+# --------------------------------------------------------------------------------------------
+COMPILED_NAME = "sysbox.compiled.json"
+COMPILED_FORMAT = "nodecheck.matrix-compiled/v1"
+
+
+def compiled_path(yaml_path: Path) -> Path:
+    return yaml_path.with_name(COMPILED_NAME)
+
+
+def _digests(text: str) -> dict[str, str]:
+    # Staleness, not tampering, is the question (whoever can edit the compiled file can edit the
+    # YAML next to it), so CRC-32 and length do: hashlib alone costs ~4 ms of start-up. The schema
+    # is part of the key: data valid under an older schema need not be valid under this one.
+    def key(b: bytes) -> str:
+        return f"{len(b)}:{zlib.crc32(b):08x}"
+
+    return {"yaml_key": key(text.encode("utf-8")), "schema_key": key(schema_path().read_bytes())}
+
+
+def _compiled_data(p: Path, text: str) -> dict[str, Any] | None:
+    """The validated data compiled from exactly `text` (and this schema), else None."""
+    try:
+        doc = json.loads(compiled_path(p).read_text(encoding="utf-8"))
+        if not isinstance(doc, dict) or doc.get("format") != COMPILED_FORMAT:
+            return None
+        if {k: doc.get(k) for k in ("yaml_key", "schema_key")} != _digests(text):
+            return None
+        data = doc.get("data")
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError, MatrixError):
+        return None
+
+
+def compile_text(p: Path, text: str) -> str:
+    """The compiled form of a matrix YAML text: validated in full first (raises MatrixError)."""
+    data = _validate_text(p, text)
+    doc = {"format": COMPILED_FORMAT,
+           "note": "generated by `python -m nodecheck.matrix --compile` from sysbox.yaml; do not edit",
+           **_digests(text), "data": data}
+    return json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def compile_bundled() -> Path:
+    """Validate the bundled matrix/sysbox.yaml and (re)write matrix/sysbox.compiled.json next to it."""
+    p = _REPO_MATRIX / "sysbox.yaml"
+    out = compiled_path(p)
+    text = compile_text(p, _read_matrix_text(p))
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
 
 
 def _t(x: list | None) -> tuple:
@@ -836,3 +932,11 @@ def diff(a: Matrix, b: Matrix) -> list[str]:
     gb = {k: v for k, v in b.raw.items() if k not in ("releases", "matrix_version", "urls")}
     lines += _diff_maps(ga, gb, "global")
     return lines
+
+
+if __name__ == "__main__":  # pragma: no cover - a developer's command
+    import sys
+
+    if sys.argv[1:] != ["--compile"]:
+        sys.exit("usage: python -m nodecheck.matrix --compile")
+    print(compile_bundled())
