@@ -7,18 +7,19 @@ import os
 import sys
 
 import click
-from rich.console import Console
 
-from .. import exitcodes, pipeline, sections, snapshot
-from ..report import table
-from ..transport import local
+from .. import exitcodes
+# rich, the report renderers, snapshots (jsonschema) and the transports are imported where used:
+# `nodecheck scan` of this machine must start in well under 0.1 s (issue 15).
 from ._common import (PORT, SECONDS, check_ignore, check_root, dump_yaml, parse_duration, ignore_option, load_matrix, node_name,
                       output_options, root_option)
 
 FORMATS = ("table", "wide", "json", "yaml")
 
 
-def _console(stream) -> Console:
+def _console(stream):
+    from rich.console import Console
+
     # Colour only on a TTY and never with NO_COLOR (https://no-color.org/).
     return Console(file=stream, no_color=bool(os.environ.get("NO_COLOR")) or not stream.isatty(),
                    highlight=False, soft_wrap=False)
@@ -75,6 +76,8 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
     warn > pass) for the target release; the report also lists every release the node
     can run and recommends the newest. Scanning is read-only.
     """
+    from .. import pipeline
+
     fleet_mode = bool(hosts or inventory or hosts_file)
     if sum([fleet_mode, bool(snapshots), root != "/"]) > 1:
         raise click.UsageError("choose one of: hosts/--inventory/--hosts-file, --snapshot, --root")
@@ -121,6 +124,7 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
                                                         user=user, port=port, key_file=key_file),
                                      matrix, target, ignore, done)
         elif snapshots:
+            from .. import snapshot
             nodes = []
             for path in snapshots:
                 try:
@@ -132,6 +136,8 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
                 done(node)
                 nodes.append(node)
         else:
+            from .. import sections
+            from ..transport import local
             check_root(root)
             name = node_name(root)
             run = local.run(root, timeout=timeout)
@@ -160,6 +166,7 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
     elif fmt == "yaml":
         sys.stdout.write(dump_yaml(report))
     else:
+        from ..report import table
         table.render(report, _console(sys.stdout), verbose=verbose)
     if junit:
         from ..report.junit import write_junit
@@ -209,6 +216,8 @@ def _scan_fleet(fleet, hosts, inventory, hosts_file, limit, resume_from, opts, m
             click.echo(f"nodecheck: rescanning {len(stale)} hosts whose lines in {path} are invalid or were "
                        f"scored for another release/matrix: {', '.join(stale[:10])}"
                        + (" ..." if len(stale) > 10 else ""), err=True)
+
+    from .. import pipeline
 
     def score(r) -> dict:
         src = f"ssh:{r.target.host}"
