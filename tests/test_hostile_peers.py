@@ -287,12 +287,13 @@ def _procs_with(marker: str) -> list[int]:
 def test_a_blocked_probe_is_ended_on_the_host_at_the_deadline():
     secs = str(random.randint(40000, 49999))  # marks this test's remote processes
     p = Sshd()
-    # The probe's early `uname -r` blocks (a stuck mount, say), and a child of it with it.
+    # The node's `sh` (first in sshd's PATH) reads the probe and then blocks, with a child: a
+    # probe stuck on a dead mount, as the remote side sees it.
     d = p.dir / "bin"
     d.mkdir()
     d.chmod(0o755)
-    (d / "uname").write_text(f"#!/bin/sh\nsleep {secs} &\nexec sleep {secs}\n")
-    (d / "uname").chmod(0o755)
+    (d / "sh").write_text(f"#!/bin/dash\ncat >/dev/null\nsleep {secs} &\nexec sleep {secs}\n")
+    (d / "sh").chmod(0o755)
     p.extra = (f"SetEnv PATH={d}:/usr/bin:/bin",)
     with p:
         [r] = _run([_target(p)], p.known_hosts, timeout=4.0)
@@ -306,29 +307,35 @@ def test_a_blocked_probe_is_ended_on_the_host_at_the_deadline():
         assert not left, "remote processes left running after the deadline"
 
 
-def test_lab_hang_host_leaves_no_process_in_its_namespace():
-    with lablib.Lab([lablib.HostSpec("hang", fault="hang")], max_lifetime=300) as lab:
+def _in_netns(h) -> list:
+    """The processes in a lab host's network namespace other than its sshd."""
+    ns = os.stat(f"/run/netns/{h.netns}").st_ino
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != h.proc.pid:
+            try:
+                if os.stat(f"/proc/{pid}/ns/net").st_ino == ns:
+                    out.append((int(pid), Path(f"/proc/{pid}/cmdline").read_bytes()[:60]))
+            except OSError:
+                pass
+    return out
+
+
+@pytest.mark.parametrize("become", [False, True], ids=["user", "become"])
+def test_lab_hang_host_leaves_no_process_in_its_namespace(become):
+    # The lab's hang host: the probe's `uname -r` sleeps (and the probe's other children run).
+    # As root (--become) the SSH user's signal reaches only sudo: the wrapper must do the rest.
+    spec = lablib.HostSpec("hang", fault="hang", sudo="nopasswd" if become else None)
+    with lablib.Lab([spec], max_lifetime=300) as lab:
         h = lab.hosts[0]
-        ns = os.stat(f"/run/netns/{h.netns}").st_ino
-
-        def in_ns():
-            out = []
-            for pid in os.listdir("/proc"):
-                if pid.isdigit() and int(pid) != h.proc.pid:
-                    try:
-                        if os.stat(f"/proc/{pid}/ns/net").st_ino == ns:
-                            out.append((int(pid), Path(f"/proc/{pid}/cmdline").read_bytes()[:60]))
-                    except OSError:
-                        pass
-            return out
-
         res = fleet.run_fleet([fleet.Target("hang", h.ip, user=lablib.LAB_USER, key_file=lab.key)],
-                              fleet.FleetOptions(timeout=4.0, known_hosts=lab.known_hosts), lambda r: None)
-        assert res[0].status == "timeout"
+                              fleet.FleetOptions(timeout=4.0, known_hosts=lab.known_hosts, become=become),
+                              lambda r: None)
+        assert res[0].status == "timeout", (res[0].status, res[0].message)
         end = time.monotonic() + 5
-        while in_ns() and time.monotonic() < end:
+        while _in_netns(h) and time.monotonic() < end:
             time.sleep(0.1)
-        assert not in_ns(), in_ns()
+        assert not _in_netns(h), _in_netns(h)
 
 
 # --- peers that misbehave at every stage ---------------------------------------------------------

@@ -1,7 +1,7 @@
 """Run the probe on one host over SSH: one connection, one exec, the probe on stdin.
 
-The remote command is a fixed string (`sh -s -- /`, or `sudo -n sh -s -- /` with
-become); nothing from a host name or an inventory string ever reaches a shell. The
+The remote command is a fixed string (`sh -s -- /`, or with become `sudo -n sh -c` of a
+fixed wrapper around `sh -s -- /`); nothing from a host name or an inventory string ever reaches a shell. The
 probe text is written to the channel's stdin, stdin is closed, and the whole stdout
 comes back (capped) with the stderr tail and the exit status. No sftp, no temp files,
 no Python on the node.
@@ -40,7 +40,13 @@ import paramiko
 from paramiko.kex_curve25519 import KexCurve25519
 
 REMOTE_COMMAND = "sh -s -- /"
-REMOTE_COMMAND_BECOME = "sudo -n sh -s -- /"
+# With become the probe runs as root, where the SSH user's `signal` request (see Session.close)
+# only reaches sudo, which relays it to its command and no further: a root shell waits here
+# instead, the probe (reading the same stdin, fd 3, as a background job's stdin is /dev/null)
+# in its own process group's care, and on TERM/HUP kills that whole group (`kill 0`). A trap
+# runs while `wait` waits, never while a foreground child runs, hence the background job.
+REMOTE_COMMAND_BECOME = ("sudo -n sh -c 'exec 3<&0; sh -s -- / <&3 3<&- & "
+                         "trap \"kill -KILL 0\" HUP TERM; wait $!'")
 STDOUT_CAP = 64 * 1024 * 1024
 STDERR_TAIL = 4096
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
