@@ -10,34 +10,88 @@ import datetime as _dt
 
 from . import __version__, sections
 from .facts import Facts, gather
-from .vocab import ERROR_KINDS, VERDICTS, worst  # noqa: F401 (re-exported for callers of pipeline)
-
-REPORT_SCHEMA = "nodecheck.report/v1"
+from .report.model import (REPORT_SCHEMA, HostError, Method, NodeReport, ReleaseAdvice, Report,  # noqa: F401
+                           as_node, finding_from_dict, node_dict)
+from .vocab import ERROR_KINDS, UNKNOWN, VERDICTS, worst  # noqa: F401 (re-exported for callers of pipeline)
 
 
 def facts_from_output(stdout: str) -> Facts:
     return gather(sections.parse(stdout))
 
 
-def node_from_facts(name: str, facts: Facts, *, matrix, target: str | None = None,
-                    ignore=(), source: str | None = None, extra=None) -> dict:
+def score_facts(name: str, facts: Facts, *, matrix, target: str | None = None, ignore=(),
+                source: str | None = None, extra=None) -> NodeReport:
+    """Facts -> findings -> the node's report (every release scored; findings for the target)."""
     from .checks import evaluate  # the checks need the matrix package; import on use
     result = evaluate(facts, matrix, target=target, ignore=ignore, extra=extra)
-    node = {"node": name, "source": source, **result, "facts": facts.summary(), "error": None}
     problems = facts.probe.get("problems") or []
-    if problems:
-        node["probe_problems"] = cap_problems(problems)
-    return node
+    return NodeReport(node=name, source=source, verdict=result["verdict"],
+                      checks=[finding_from_dict(c) for c in result["checks"]],
+                      sysbox=ReleaseAdvice.from_dict(result["sysbox"]),
+                      methods={k: Method(m["status"], m["reason"]) for k, m in result["methods"].items()},
+                      facts=facts.summary(), error=None,
+                      probe_problems=cap_problems(problems) if problems else None)
 
 
-def node_from_output(name: str, stdout: str, *, matrix, target: str | None = None,
-                     ignore=(), source: str | None = None) -> dict:
+def score_output(name: str, stdout: str, *, matrix, target: str | None = None, ignore=(),
+                 source: str | None = None) -> NodeReport:
     """Score one probe run's stdout. A run without a probe header is a probe-error node."""
     parsed = sections.parse(stdout)
     if parsed.version == 0:
-        return error_node(name, "probe-error", "; ".join(parsed.problems), stderr_tail=stdout[-500:],
+        return host_error(name, "probe-error", "; ".join(parsed.problems), stderr_tail=stdout[-500:],
                           matrix=matrix, target=target, source=source)
-    return node_from_facts(name, gather(parsed), matrix=matrix, target=target, ignore=ignore, source=source)
+    return score_facts(name, gather(parsed), matrix=matrix, target=target, ignore=ignore, source=source)
+
+
+def score_run(name: str, run, *, matrix, target: str | None = None, ignore=(), source: str | None = None,
+              timeout: float | None = None) -> NodeReport:
+    """The one classifier of a probe run, whatever carried it.
+
+    `run` is a transport's result: a `transport.local.ProbeRun` (local, --root, the pod) or a
+    `fleet.HostResult` (SSH, whose transport already decided `status`). A run that timed out,
+    whose output carries a boundary this run did not generate, or that exited non-zero before
+    printing a probe header is a HostError node; anything else is scored (a probe header with
+    a non-zero exit is still scored: the sections say what was cut short)."""
+    status = getattr(run, "status", None)
+    if status is not None:  # the SSH transport classified it
+        if status == "ok":
+            return score_output(name, run.stdout, matrix=matrix, target=target, ignore=ignore, source=source)
+        return host_error(name, status, run.message, stderr_tail=run.stderr_tail, matrix=matrix,
+                          target=target, source=source)
+    if run.timed_out:
+        limit = f" within {timeout:g}s" if timeout is not None else ""
+        return host_error(name, "timeout", f"probe did not finish{limit}", stderr_tail=run.stderr,
+                          matrix=matrix, target=target, source=source)
+    if sections.parse(run.stdout).boundary not in ("", run.boundary):
+        return host_error(name, "probe-error", "probe output carries a boundary this run did not generate "
+                          "(not our probe)", matrix=matrix, target=target, source=source)
+    if run.exit_status != 0 and "PROBE" not in run.stdout[:200]:
+        return host_error(name, "probe-error", f"probe exited {run.exit_status}", stderr_tail=run.stderr,
+                          matrix=matrix, target=target, source=source)
+    return score_output(name, run.stdout, matrix=matrix, target=target, ignore=ignore, source=source)
+
+
+def host_error(name: str, kind: str, message: str, *, stderr_tail: str = "", matrix=None,
+               target: str | None = None, source: str | None = None) -> NodeReport:
+    """A node the scan could not read: verdict unknown, with what went wrong."""
+    if kind not in ERROR_KINDS:
+        raise ValueError(f"unknown error kind {kind!r}")
+    tgt = target or (str(matrix.newest.version) if matrix is not None else None)
+    return NodeReport(node=name, source=source, verdict=UNKNOWN, checks=[], sysbox=ReleaseAdvice(tgt),
+                      methods={}, facts={}, error=HostError(kind, message, stderr_tail[-2000:]))
+
+
+# The JSON forms, for callers that still pass report nodes around as dicts (and add keys of their own).
+def node_from_facts(name: str, facts: Facts, **kw) -> dict:
+    return score_facts(name, facts, **kw).to_dict()
+
+
+def node_from_output(name: str, stdout: str, **kw) -> dict:
+    return score_output(name, stdout, **kw).to_dict()
+
+
+def error_node(name: str, kind: str, message: str, **kw) -> dict:
+    return host_error(name, kind, message, **kw).to_dict()
 
 
 MAX_PROBLEMS = 50  # a node can print any amount of junk; a report line stays small
@@ -52,30 +106,17 @@ def cap_problems(problems: list[str]) -> list[str]:
     return out
 
 
-def error_node(name: str, kind: str, message: str, *, stderr_tail: str = "", matrix=None,
-               target: str | None = None, source: str | None = None) -> dict:
-    """A node the scan could not read: verdict unknown, with what went wrong."""
-    if kind not in ERROR_KINDS:
-        raise ValueError(f"unknown error kind {kind!r}")
-    tgt = target or (str(matrix.newest.version) if matrix is not None else None)
-    return {
-        "node": name, "source": source, "verdict": "unknown", "checks": [],
-        "sysbox": {"target": tgt, "compatible_releases": [], "recommended": None},
-        "methods": {}, "facts": {}, "error": {"kind": kind, "message": message, "stderr_tail": stderr_tail[-2000:]},
-    }
+def build(nodes, *, matrix, target: str | None = None) -> Report:
+    """The typed report over NodeReports (a dict node, e.g. a --resume line, is read into the model)."""
+    return Report(nodecheck_version=__version__,
+                  generated_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                  matrix_version=matrix.version, target=target or str(matrix.newest.version),
+                  nodes=[as_node(n) for n in nodes])
 
 
-def build_report(nodes: list[dict], *, matrix, target: str | None = None) -> dict:
-    summary = {v: 0 for v in VERDICTS}
-    for n in nodes:
-        summary[n["verdict"]] += 1
-    return {
-        "schema": REPORT_SCHEMA,
-        "nodecheck_version": __version__,
-        "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "matrix_version": matrix.version,
-        "target": target or str(matrix.newest.version),
-        "verdict": worst(n["verdict"] for n in nodes) if nodes else "unknown",
-        "summary": summary,
-        "nodes": nodes,
-    }
+def build_report(nodes: list, *, matrix, target: str | None = None) -> dict:
+    """The report's JSON form. Nodes given as dicts are kept as they are (a k8s row carries keys
+    of its own); verdict and summary come from the typed report, so they cannot disagree."""
+    doc = build(nodes, matrix=matrix, target=target).to_dict()
+    doc["nodes"] = [node_dict(n) for n in nodes]
+    return doc

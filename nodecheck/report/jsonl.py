@@ -34,9 +34,12 @@ class JsonlWriter:
                 if f.read(1) != b"\n":
                     os.write(self._fd, b"\n")
 
-    def write(self, node: dict) -> None:
-        """Append one line; an OSError (ENOSPC, EIO) propagates for the caller to report once."""
-        line = json.dumps(node, sort_keys=False, separators=(",", ":"), default=str) + "\n"
+    def write(self, node) -> None:
+        """Append one line (a NodeReport or its JSON form); an OSError (ENOSPC, EIO) propagates
+        for the caller to report once."""
+        from .model import node_dict
+
+        line = json.dumps(node_dict(node), sort_keys=False, separators=(",", ":"), default=str) + "\n"
         data = line.encode()
         start = os.lseek(self._fd, 0, os.SEEK_END)
         try:

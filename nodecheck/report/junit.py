@@ -1,14 +1,18 @@
-"""JUnit XML for CI: one testsuite per node, one testcase per check.
+"""JUnit XML for CI: one testsuite per node, one testcase per check. Renders a Report
+(report/model.py) or its JSON form.
 
 Mapping (classname = node name, name = check id):
 - fail    -> <failure>: the node cannot run Sysbox for this reason.
 - unknown -> <error>: the check could not be decided (file unreadable, probe cut short).
   Not <skipped>: CI tools render skipped as green, and "we could not tell" must not pass
-  a gate silently. <skipped> is kept for checks the user explicitly ignored.
+  a gate silently.
+- ignored -> <skipped>: a fail or unknown the user explicitly ignored (--ignore); the report
+  keeps it as a warn with `ignored` and `demoted_from`, and JUnit says what it was, so an
+  ignored blocker never reads as a passing test.
 - warn    -> a passing testcase whose <system-out> carries the warning.
 - pass    -> a passing testcase.
 A node that was never probed (unreachable, auth-failed, host-key-*, timeout,
-probe-error) is a suite with a single failing testcase named `host`.
+probe-error, and the k8s scan's pod kinds) is a suite with a single failing testcase named `host`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from ..vocab import ERROR_KINDS
-from .jsonl import node_name
+from .model import as_report
 
 HOST_ERROR_KINDS = ERROR_KINDS
 
@@ -25,53 +29,38 @@ def _text(*parts) -> str:
     return "\n".join(str(p) for p in parts if p)
 
 
-def _host_error(node: dict) -> tuple[str, str, str] | None:
-    """(kind, message, stderr_tail) when the node is a host-level error."""
-    err = node.get("error")
-    if isinstance(err, dict):
-        return (str(err.get("kind", "error")), str(err.get("message", "")),
-                str(err.get("stderr_tail", "")))
-    for key in ("kind", "status", "error_kind"):
-        if node.get(key) in HOST_ERROR_KINDS:
-            return (node[key], str(node.get("message", "")), str(node.get("stderr_tail", "")))
-    return None
-
-
-def build(report: dict) -> ET.Element:
+def build(report) -> ET.Element:
     root = ET.Element("testsuites", name="nodecheck")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for node in report.get("nodes", []):
-        name = node_name(node) or "?"
+    for node in as_report(report).nodes:
+        name = node.node or "?"
         suite = ET.SubElement(root, "testsuite", name=name)
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-        herr = _host_error(node)
-        checks = node.get("checks") or []
-        if herr and not checks:
-            kind, msg, tail = herr
+        if node.error and not node.checks:
+            err = node.error
             tc = ET.SubElement(suite, "testcase", classname=name, name="host")
-            f = ET.SubElement(tc, "failure", type=kind, message=f"{kind}: {msg}"[:500])
-            f.text = _text(msg, tail and f"stderr tail:\n{tail}")
+            f = ET.SubElement(tc, "failure", type=err.kind, message=f"{err.kind}: {err.message}"[:500])
+            f.text = _text(err.message, err.stderr_tail and f"stderr tail:\n{err.stderr_tail}")
             counts["tests"] += 1
             counts["failures"] += 1
-        for chk in checks:
-            cid = str(chk.get("id", "?"))
-            status = str(chk.get("status", chk.get("verdict", "unknown")))
-            msg = str(chk.get("message", ""))
-            rem = chk.get("remediation")
-            tc = ET.SubElement(suite, "testcase", classname=name, name=cid)
+        for chk in node.checks:
+            msg, rem = chk.message, chk.remediation
+            tc = ET.SubElement(suite, "testcase", classname=name, name=chk.id)
             counts["tests"] += 1
-            if status == "fail":
+            if chk.ignored:
+                was = chk.demoted_from or "fail"
+                sk = ET.SubElement(tc, "skipped", message=f"ignored by --ignore (was {was}): {msg}"[:500])
+                sk.text = _text(msg, rem and f"remediation: {rem}")
+                counts["skipped"] += 1
+            elif chk.status == "fail":
                 f = ET.SubElement(tc, "failure", type="fail", message=msg[:500])
                 f.text = _text(msg, rem and f"remediation: {rem}")
                 counts["failures"] += 1
-            elif status == "unknown":
+            elif chk.status == "unknown":
                 e = ET.SubElement(tc, "error", type="unknown", message=msg[:500])
                 e.text = _text(msg, rem and f"remediation: {rem}")
                 counts["errors"] += 1
-            elif status in ("skipped", "ignored"):
-                ET.SubElement(tc, "skipped", message=msg[:500])
-                counts["skipped"] += 1
-            elif status == "warn":
+            elif chk.status == "warn":
                 so = ET.SubElement(tc, "system-out")
                 so.text = _text(f"WARN: {msg}", rem and f"remediation: {rem}")
             elif msg:
@@ -84,7 +73,7 @@ def build(report: dict) -> ET.Element:
     return root
 
 
-def write_junit(report: dict, path: str) -> None:
+def write_junit(report, path: str) -> None:
     """Atomically, mode 0600; a special file at `path` is refused, never replaced (outfile.py)."""
     from ..outfile import atomic_write
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+from .model import NodeReport, as_node
+
 PREFIX = "nodecheck.sysbox.io/"
 MAX_BYTES = 64 * 1024 - 1  # NFD rejects feature files of 64 KiB and more
 
@@ -24,7 +26,7 @@ _NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
-# label name -> fact key in node["facts"]
+# label name -> fact key in NodeReport.facts
 FACTS = {
     "kernel.release": "kernel.release",
     "arch": "arch",
@@ -61,13 +63,14 @@ def _rfc3339(t: datetime) -> str:
     return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def features_file(node: dict, expires: datetime | None = None) -> str:
-    """The features.d file text for one report node (`node`, `verdict`, `sysbox`, `facts`, `checks`).
+def features_file(node: "NodeReport | dict", expires: datetime | None = None) -> str:
+    """The features.d file text for one report node (a NodeReport or its JSON form).
 
     `expires`: NFD drops the features after this time (`# +expiry-time=`), so a node that is
     not rescanned loses stale labels.
     """
-    lines = [f"# nodecheck Sysbox preflight for node {label_value(node.get('node')) or 'unknown'}"]
+    node = as_node(node)
+    lines = [f"# nodecheck Sysbox preflight for node {label_value(node.node) or 'unknown'}"]
     if expires is not None:
         lines.append(f"# +expiry-time={_rfc3339(expires)}")
     skipped = []
@@ -84,16 +87,14 @@ def features_file(node: dict, expires: datetime | None = None) -> str:
             return
         lines.append(f"{key}={val}")
 
-    add("verdict", node.get("verdict") or "unknown")
-    sysbox = node.get("sysbox") or {}
-    add("sysbox.recommended", sysbox.get("recommended"))
-    add("sysbox.target", sysbox.get("target"))
-    facts = node.get("facts") or {}
+    add("verdict", node.verdict or "unknown")
+    add("sysbox.recommended", node.sysbox.recommended)
+    add("sysbox.target", node.sysbox.target)
     for name, fact in FACTS.items():
-        add(name, facts.get(fact))
+        add(name, node.facts.get(fact))
     # One label per check that did not pass, so a rule can select e.g. checks failing `selinux`.
-    for check in node.get("checks") or []:
-        cid, status = check.get("id"), check.get("status")
+    for check in node.checks:
+        cid, status = check.id, check.status
         if cid and status and status != "pass":
             add(f"check.{cid}", status)
     if skipped:
