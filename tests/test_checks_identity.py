@@ -68,3 +68,10 @@ def test_a_check_cannot_report_under_another_id(matrix):
     spec = checks.CheckSpec("x.one", per_release=False, fn=lambda ctx: checks.Finding("x.two", "pass", "m"))
     with pytest.raises(AssertionError):
         checks.run_one(spec, checks.Ctx(gather(parse("")), matrix.newest, matrix))
+
+
+def test_the_advisor_names_only_declared_ids():
+    from nodecheck.checks import methods
+
+    declared = {s.id for s in checks.registry()}
+    assert set(methods._KERNEL_LEVEL) <= declared, set(methods._KERNEL_LEVEL) - declared
