@@ -136,24 +136,14 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
                 done(node)
                 nodes.append(node)
         else:
-            from .. import sections
             from ..transport import local
             check_root(root)
             name = node_name(root)
             run = local.run(root, timeout=timeout)
             src = "local:/" if root == "/" else f"root:{root}"
-            if run.timed_out:
-                node = pipeline.error_node(name, "timeout", f"probe did not finish within {timeout:g}s",
-                                           stderr_tail=run.stderr, matrix=matrix, target=target, source=src)
-            elif sections.parse(run.stdout).boundary not in ("", run.boundary):
-                node = pipeline.error_node(name, "probe-error", "probe output carries a boundary this run did "
-                                           "not generate (not our probe)", matrix=matrix, target=target, source=src)
-            elif run.exit_status != 0 and "PROBE" not in run.stdout[:200]:
-                node = pipeline.error_node(name, "probe-error", f"probe exited {run.exit_status}",
-                                           stderr_tail=run.stderr, matrix=matrix, target=target, source=src)
-            else:
-                node = pipeline.node_from_output(name, run.stdout, matrix=matrix, target=target,
-                                                 ignore=ignore, source=src)
+            # timeout / foreign boundary / no probe header / scored: pipeline.score_run decides
+            node = pipeline.score_run(name, run, matrix=matrix, target=target, ignore=ignore, source=src,
+                                      timeout=timeout).to_dict()
             done(node)
             nodes = [node]
     finally:
@@ -220,13 +210,8 @@ def _scan_fleet(fleet, hosts, inventory, hosts_file, limit, resume_from, opts, m
     from .. import pipeline
 
     def score(r) -> dict:
-        src = f"ssh:{r.target.host}"
-        if r.status == "ok":
-            return pipeline.node_from_output(r.target.name, r.stdout, matrix=matrix, target=target,
-                                             ignore=ignore, source=src)
-        kind = {"host-key-unknown": "host-key-unknown"}.get(r.status, r.status)
-        return pipeline.error_node(r.target.name, kind, r.message, stderr_tail=r.stderr_tail,
-                                   matrix=matrix, target=target, source=src)
+        return pipeline.score_run(r.target.name, r, matrix=matrix, target=target, ignore=ignore,
+                                  source=f"ssh:{r.target.host}").to_dict()
 
     progress = _Progress(len(targets))
 
