@@ -208,3 +208,77 @@ def test_become_failure_names_sudo_and_only_sudo():
     assert become_failure("sh: 1: sudo: not found\n").startswith("sudo is not installed")
     assert become_failure("") is None
     assert become_failure("random noise from a garbage host") is None
+
+
+# --- known_hosts, ProxyCommand tokens, the open-file limit (issue 12): pure parts --------------
+
+def test_known_hosts_markers_are_per_host_and_never_break_the_file():
+    import base64
+    import hashlib
+    import hmac
+
+    from nodecheck.transport import ssh
+
+    key_a = base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519" + b"A" * 36).decode()
+    key_b = base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519" + b"B" * 36).decode()
+    salt = b"s" * 20
+    hashed = "|1|%s|%s" % (base64.b64encode(salt).decode(),
+                           base64.b64encode(hmac.new(salt, b"[10.0.0.9]:2222", hashlib.sha1).digest()).decode())
+    entries = ssh.parse_known_hosts(
+        f"@cert-authority *.example.org ssh-ed25519 {key_b}\n"
+        f"@revoked bad.example ssh-ed25519 {key_a}\n"
+        "@future-marker x ssh-ed25519 AAAA\n"
+        "not base64 ssh-ed25519 !!!\n"
+        f"{hashed} ssh-ed25519 {key_a}\n"
+        f"good.example,!evil.example,*.example ssh-ed25519 {key_a}\n")
+    blob_a, blob_b = base64.b64decode(key_a), base64.b64decode(key_b)
+    assert len(entries) == 4  # the unknown marker and the bad key are skipped, not fatal
+    assert ssh.host_key_status(entries, ["[10.0.0.9]:2222"], "ssh-ed25519", blob_a) == "known"
+    assert ssh.host_key_status(entries, ["good.example"], "ssh-ed25519", blob_a) == "known"
+    assert ssh.host_key_status(entries, ["bad.example"], "ssh-ed25519", blob_a) == "revoked"
+    assert ssh.host_key_status(entries, ["evil.example"], "ssh-ed25519", blob_a) == "unknown"
+    assert ssh.host_key_status(entries, ["ca.example.org"], "ssh-ed25519", blob_b) == "unknown"
+    assert ssh.host_key_status(entries, ["good.example"], "ssh-ed25519", blob_b) == "mismatch"
+    # Brackets are literal, not a character class.
+    assert ssh.host_matches(("[10.0.0.1]:22",), "[10.0.0.1]:22")
+    assert not ssh.host_matches(("[10.0.0.1]:22",), "1")
+
+
+def test_proxycommand_tokens_follow_the_effective_port_user_and_escape():
+    import paramiko
+
+    from nodecheck.transport import ssh
+
+    cfg = paramiko.SSHConfig.from_text("Host bastioned\n  HostName 10.1.1.1\n  Port 2200\n  User cfg\n"
+                                       "  ProxyCommand exec nc -X %% %h %p %r %n\n")
+    assert ssh.resolve("bastioned", config=cfg, port=2222, user="ops").proxy_command == \
+        "exec nc -X % 10.1.1.1 2222 ops bastioned"
+    assert ssh.resolve("bastioned", config=cfg).proxy_command == "exec nc -X % 10.1.1.1 2200 cfg bastioned"
+    bad = paramiko.SSHConfig.from_text("Host b\n  ProxyCommand nc %h %Q\n")
+    with pytest.raises(ssh.SSHError, match="%Q"):
+        ssh.resolve("b", config=bad)
+
+
+def test_forks_lowered_to_the_open_file_limit():
+    import subprocess
+    import sys
+
+    # In a child: a lowered hard limit cannot be raised again (no CAP_SYS_RESOURCE, even as root).
+    code = textwrap.dedent("""\
+        import os, resource
+        from nodecheck import fleet
+        n = len(os.listdir("/proc/self/fd")) + 64
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+        said = []
+        got = fleet.fd_limited_forks(200, said.append)
+        assert 1 <= got < 200 and got * fleet.FDS_PER_HOST <= 64, got
+        assert len(said) == 1 and "--forks 200 lowered to %d" % got in said[0], said
+        assert fleet.fd_limited_forks(2, said.append) == 2 and len(said) == 1
+        # A soft limit under a higher hard one is raised instead, and nothing is said.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n - 40, n))
+        assert fleet.fd_limited_forks(5, said.append) == 5 and len(said) == 1
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] > n - 40
+        print("ok")
+        """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr

@@ -168,7 +168,8 @@ def resolve(host: str, *, config: paramiko.SSHConfig, user: str | None = None,
     jump = c.get("proxyjump")
     if jump and jump.lower() == "none":
         jump = None
-    pc = _raw_option(config, host, "proxycommand", c)
+    # (Only when there is one: the raw lookup runs any `Match exec` again.)
+    pc = _raw_option(config, host, "proxycommand", c) if c.get("proxycommand") else None
     if pc and pc.lower() == "none":
         pc = None
     khf = []
