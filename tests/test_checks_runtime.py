@@ -59,9 +59,9 @@ CONTAINERD_ROWS = [
     # <= 0.5.1: the matrix puts 1.5.11-1 in the workspace image (#544 is the inner runc,
     # coder/images#157): the host's newer containerd.io passes, the caveat says where the pin goes.
     ("0.5.1, host containerd.io 1.6.28: pin belongs in the image", dict(pkgs={"containerd.io": "1.6.28-1"}, bins=CD),
-     "0.5.1", "pass", "containerd 1.6.28", "workspace-image"),
+     "0.5.1", "pass", "containerd 1.6.28", "workspace image"),
     ("0.5.1, no containerd: the image still needs the pin", dict(pkgs={}, bins=()), "0.5.1", "pass", "not installed",
-     "workspace-image"),
+     "workspace image"),
     ("0.7.1, held at 1.5.11-1: not needed since 0.5.2, not harmful upstream",
      dict(pkgs={"containerd.io": ("1.5.11-1", "hold")}, bins=CD), "0.7.1", "pass", "does not need the 1.5.11-1 pin", False),
     ("0.7.1, newer containerd.io: nothing to say", dict(pkgs={"containerd.io": "1.7.22-1"}, bins=CD), "0.7.1", "pass",

@@ -400,7 +400,7 @@ def test_containerd_pin_is_not_a_warning_after_0_5_2(m):
     # Up to 0.5.1 the matrix puts the pin in the workspace image (the inner runc breaks, #544,
     # coder/images#157): the host's containerd.io is not judged, the caveat tells the user.
     old = finding(m, facts(pkgs={"containerd.io": "1.6.28-1"}), "0.5.1", "runtime.containerd")
-    assert old.status == "pass" and "containerd.io=1.5.11-1 in the workspace-image" in old.caveat
+    assert old.status == "pass" and "containerd.io=1.5.11-1 in the workspace image" in old.caveat
 
 
 @pytest.mark.parametrize("containerd,path", [

@@ -55,7 +55,7 @@ def containerd(ctx: Ctx) -> Finding:
         # Where the matrix says the pin belongs (the workspace image: the runc that breaks is
         # the inner one, #544), the host's containerd.io is not judged, and the install does
         # not pin it (nodecheck/install/decision.py). The user must still know.
-        caveat = (f"Sysbox {ctx.rel} needs {pin.package}={pin.version} in the {pin.where} (an inner runc >= 1.1 "
+        caveat = (f"Sysbox {ctx.rel} needs {pin.package}={pin.version} in the {pin.where.replace('-', ' ')} (an inner runc >= 1.1 "
                   f"fails, {pin.source}); the host's {pin.package} is not what breaks")
     if pin is not None and pkg is not None:
         installed = DebianVersion.parse(pkg.version)

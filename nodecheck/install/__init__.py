@@ -75,6 +75,15 @@ class HostPlan:
     target_kind_why: str = ""
     items: list[PlanItem] = field(default_factory=list)
     would_change: list[str] = field(default_factory=list)  # check mode's changed tasks
+    # The preflight's install decision (nodecheck/install/decision.py, the `install` result).
+    decision: dict = field(default_factory=dict)
+
+    @property
+    def pin_note(self) -> str:
+        """Where a containerd.io pin the release needs goes when it is not this host (the
+        workspace image): the user must do it; empty when the host gets it or none is needed."""
+        pin = self.decision.get("containerd_pin") or {}
+        return str(pin.get("why") or "") if pin.get("version") and not pin.get("on_host") else ""
 
     @property
     def action(self) -> str:
@@ -278,6 +287,7 @@ def collect_plan(events: list[dict], hosts: dict[str, HostResult], *, force_plai
             p.release = res.get("sysbox_release")
             p.target_kind = res.get("target_kind")
             p.target_kind_why = res.get("target_kind_why") or ""
+            p.decision = res.get("install") or {}
             checks = (res.get("report") or {}).get("checks") or []
             warns = [c.get("id") for c in checks if c.get("status") in ("warn", "unknown")]
             if warns:

@@ -41,7 +41,7 @@ class PinDecision:
             return f"no {self.package} pin is needed for this release ({self.source})"
         if self.on_host:
             return f"{self.package}={self.version} is pinned on the host ({self.source})"
-        return (f"{self.package}={self.version} belongs in the {self.where}, not on the host: nothing is pinned "
+        return (f"{self.package}={self.version} belongs in the {self.where.replace('-', ' ')}, not on the host: nothing is pinned "
                 f"here; pin it in the image's Dockerfile ({self.source})")
 
     def to_vars(self) -> dict:
