@@ -4,7 +4,6 @@ cluster requirements), both read-only API calls. Thin: the work is in nodecheck/
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import click
@@ -17,9 +16,8 @@ API_HELP = ("Exit 4 when the API cannot be asked: unreachable or stopped, TLS (w
 
 
 def _console(stream):
-    from rich.console import Console
-    return Console(file=stream, no_color=bool(os.environ.get("NO_COLOR")) or not stream.isatty(),
-                   highlight=False, soft_wrap=False)
+    from ..vocab import console  # colour only on a TTY, never with NO_COLOR
+    return console(stream)
 
 
 def _conn_options(f):

@@ -16,9 +16,8 @@ FORMATS = ("table", "wide", "json", "yaml")
 
 
 def _console(stream):
-    from rich.console import Console
-    return Console(file=stream, no_color=bool(os.environ.get("NO_COLOR")) or not stream.isatty(),
-                   highlight=False, soft_wrap=False)
+    from ..vocab import console  # colour only on a TTY, never with NO_COLOR
+    return console(stream)
 
 
 @click.command("scan", epilog="Exit 4 when the API refuses or never answers before any node could be scanned "

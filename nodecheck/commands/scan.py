@@ -18,11 +18,8 @@ FORMATS = ("table", "wide", "json", "yaml")
 
 
 def _console(stream):
-    from rich.console import Console
-
-    # Colour only on a TTY and never with NO_COLOR (https://no-color.org/).
-    return Console(file=stream, no_color=bool(os.environ.get("NO_COLOR")) or not stream.isatty(),
-                   highlight=False, soft_wrap=False)
+    from ..vocab import console  # colour only on a TTY, never with NO_COLOR (https://no-color.org/)
+    return console(stream)
 
 
 @click.command(epilog=exitcodes.HELP)

@@ -6,18 +6,8 @@ from dataclasses import dataclass
 
 from ..sections import Sections
 from ..versions import KernelVersion
+from ..vocab import ARCH as _ARCH  # uname -m -> Debian names (the .debs, the matrix): the one map
 from ._common import first_line
-
-# uname -m (and /proc/sys/kernel/arch) to Debian architecture names, which the
-# Sysbox .deb files and the matrix use.
-_ARCH = {
-    "x86_64": "amd64", "amd64": "amd64",
-    "aarch64": "arm64", "arm64": "arm64", "aarch64_be": "arm64",
-    "armv7l": "armhf", "armv7": "armhf", "armv8l": "armhf", "armhf": "armhf",
-    "armv6l": "armel", "armv5tel": "armel", "armel": "armel",
-    "i386": "i386", "i486": "i386", "i586": "i386", "i686": "i386",
-    "ppc64le": "ppc64el", "s390x": "s390x", "riscv64": "riscv64",
-}
 
 
 @dataclass
