@@ -16,7 +16,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -253,6 +252,7 @@ def test_slow_scoring_is_a_timeout_row_and_stops(peer):
     assert by["slow"].node is None and deadline - 0.1 <= by["slow"].seconds <= deadline + SLACK
     assert by["fast"].status == "ok" and by["fast"].node == {"node": "fast"}
     assert by["fast"].stdout == ""  # scored: the output is not kept
+    assert sorted(r.target.name for r in rows) == ["fast", "slow"]  # on_result saw each once
     assert wall <= deadline + SLACK + 2.5  # closers get at most 2 s at the end
     before = spins["n"]
     time.sleep(0.5)
@@ -431,6 +431,9 @@ def test_forced_command_peer_is_an_error_row_in_the_deadline(case):
     [r] = res
     assert r.status in statuses, (r.status, r.message)
     assert "Traceback" not in r.message and len(r.stdout) <= 1
+    assert [x.target.name for x in rows] == ["peer"]
+    if r.status != "timeout":  # scored in the worker, error rows too (the CLI makes them error nodes)
+        assert r.node == {"scored": r.status}
     assert wall <= deadline + SLACK + 2.0, wall
 
 
