@@ -143,3 +143,9 @@ def test_the_build_checks_freshness_as_the_loader_does(tmp_path):
     (d / "sysbox.yaml").write_text((d / "sysbox.yaml").read_text() + "\n")
     with pytest.raises(SystemExit, match="stale"):
         ns["check_compiled_matrix"](d)
+
+
+def test_each_release_carries_exactly_the_rules_that_apply_to_it():
+    m = mx.load()
+    for r in m.releases:
+        assert r.rules == tuple(x for x in m.rules if x.applies_to_release(r.version))

@@ -73,8 +73,6 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
     warn > pass) for the target release; the report also lists every release the node
     can run and recommends the newest. Scanning is read-only.
     """
-    from .. import pipeline
-
     fleet_mode = bool(hosts or inventory or hosts_file)
     if sum([fleet_mode, bool(snapshots), root != "/"]) > 1:
         raise click.UsageError("choose one of: hosts/--inventory/--hosts-file, --snapshot, --root")
@@ -121,7 +119,7 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
                                                         user=user, port=port, key_file=key_file),
                                      matrix, target, ignore, done)
         elif snapshots:
-            from .. import snapshot
+            from .. import pipeline, snapshot
             nodes = []
             for path in snapshots:
                 try:
@@ -136,7 +134,10 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
             from ..transport import local
             check_root(root)
             name = node_name(root)
+            warm = _warm_imports(fmt)
             run = local.run(root, timeout=timeout)
+            warm.join()
+            from .. import pipeline
             src = "local:/" if root == "/" else f"root:{root}"
             # timeout / foreign boundary / no probe header / scored: pipeline.score_run decides
             node = pipeline.score_run(name, run, matrix=matrix, target=target, ignore=ignore, source=src,
@@ -147,6 +148,7 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
         if writer:
             writer.close()
 
+    from .. import pipeline
     report = pipeline.build_report(nodes, matrix=matrix, target=target)
     if fmt == "json":
         sys.stdout.write(json.dumps(report, separators=(",", ":")) + "\n")
@@ -180,6 +182,35 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
         click.echo("nodecheck: no hosts to scan", err=True)
         return exitcodes.UNKNOWN
     return exitcodes.BY_VERDICT[report["verdict"]]
+
+
+# What scoring one node imports (and, for a table, rendering it): see _warm_imports.
+_SCORING_MODULES = ("json", "datetime", "nodecheck.pipeline", "nodecheck.checks", "nodecheck.checks.methods",
+                    "nodecheck.checks.gpu", "nodecheck.checks.kernel", "nodecheck.checks.known_issues",
+                    "nodecheck.checks.platform", "nodecheck.checks.runtime", "nodecheck.checks.security",
+                    "nodecheck.checks.storage", "packaging.specifiers")
+_TABLE_MODULES = ("rich.console", "nodecheck.report.table")
+
+
+def _warm_imports(fmt: str):
+    """Import the scoring modules in a daemon thread while the local probe runs: the main
+    thread waits on the probe process without the GIL, so the ~30 ms of imports overlap the
+    probe instead of following it (issue 15). Nothing else moves: usage errors still come
+    before the probe, and the probe is still run, bounded and killed by the main thread.
+    A failed import is left for the main thread's own import to raise."""
+    import importlib
+    import threading
+
+    def work() -> None:
+        for name in _SCORING_MODULES + (_TABLE_MODULES if fmt == "table" else ()):
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - see the docstring
+                pass
+
+    t = threading.Thread(target=work, name="nodecheck-warm-imports", daemon=True)
+    t.start()
+    return t
 
 
 def _scan_fleet(fleet, hosts, inventory, hosts_file, limit, resume_from, opts, matrix, target, ignore, done):
