@@ -1,27 +1,38 @@
 """Fleet benchmark (not a test): nodecheck scan vs Ansible setup vs pyinfra facts, on the lab.
 
-    sudo .venv/bin/python bench/fleet_bench.py --sizes 50,200 --rtts 0,50 --out bench/RESULTS.md
+    sudo .venv/bin/python bench/fleet_bench.py --sizes 200,500,1000 --rtts 0 --json bench/results-fleet-0ms.json
 
-For each (fleet size, RTT) one lab is started (tests/lab: real sshd per host, own netns,
-user-space delaying relay for RTT>0) and every tool runs against it in the same run:
-  nodecheck            nodecheck scan -i INV --known-hosts KH --format json --output-file out.jsonl --forks F
+For each RTT one lab of max(sizes) hosts is started (tests/lab: real sshd per host, own
+netns, user-space delaying relay for RTT>0); each size scans the first N of its hosts (the
+idle sshds cost nothing), and every tool runs against it in the same run:
+  nodecheck            nodecheck scan -i INV --known-hosts KH --output json --output-file out.jsonl --forks F
   ansible              ansible all -i INV -m setup -f F                      (defaults: OpenSSH client, sntrup761 kex)
   ansible-pipelining   same with ANSIBLE_PIPELINING=True
   ansible-kex          pipelining + -e ansible_ssh_common_args='-o KexAlgorithms=curve25519-sha256'
   ansible-kex-nopipe   defaults + the curve25519 kex
   pyinfra              pyinfra INV.py fact <7 facts> --parallel F -y
 Measured: wall time; peak RSS of the controller's whole process tree (sampled /proc every
-0.1 s, ssh clients included); per-host connections, session channels, execs and sftp
+0.1 s, ssh clients and Ansible's detached ControlPersist masters included); controller CPU
+(this process is a child subreaper, so the detached masters are reaped here and counted);
+node-side CPU: the lab sshd listeners' own plus reaped children's CPU (every session's sshd,
+shell and probe), and the relay's CPU apart; the machine's total busy CPU and load average
+(other engineers share it); per-host connections, session channels, execs and sftp
 subsystems from sshd's DEBUG logs; and per-tool host success counts.
+
+pyinfra (and matplotlib for render.py --plot) live in their own venv, bench/.work/peers
+(`make bench` creates it), so the project's .venv stays as pyproject.toml says.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import datetime
 import json
 import os
 import resource
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,15 +47,19 @@ sys.path.insert(0, str(REPO))
 from tests import lab as lablib  # noqa: E402
 
 BIN = Path(sys.executable).parent
+PEERS_BIN = REPO / "bench" / ".work" / "peers" / "bin"
+CLK = os.sysconf("SC_CLK_TCK")
 PYINFRA_FACTS = ["server.LinuxDistribution", "server.KernelVersion", "server.Arch", "server.KernelModules",
                  "server.Mounts", "server.Selinux", "server.Sysctl"]
 KEX = "-o KexAlgorithms=curve25519-sha256"
 
 
-def _children_rss(root: int) -> int:
-    """RSS (bytes) of `root` and all its descendants."""
+def _children_rss(root: int, marker: str | None = None) -> int:
+    """RSS (bytes) of `root` and all its descendants, plus processes whose command line holds
+    `marker` (Ansible's ssh ControlPersist masters detach from the tree)."""
     ppid: dict[int, int] = {}
     rss: dict[int, int] = {}
+    tree = {root}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -53,9 +68,12 @@ def _children_rss(root: int) -> int:
                 fields = f.read().rsplit(")", 1)[1].split()
             ppid[int(d)] = int(fields[1])
             rss[int(d)] = int(fields[21]) * 4096
+            if marker and int(d) != os.getpid():
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        tree.add(int(d))
         except (OSError, IndexError, ValueError):
             pass
-    tree = {root}
     changed = True
     while changed:
         changed = False
@@ -66,7 +84,48 @@ def _children_rss(root: int) -> int:
     return sum(rss.get(p, 0) for p in tree)
 
 
-def timed(cmd: list[str], env: dict, cwd: str | None = None, stdout_path: str | None = None) -> dict:
+def proc_cpu(pid: int) -> float:
+    """CPU seconds of `pid` itself plus its waited-for children (utime stime cutime cstime)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / CLK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def machine_busy() -> float:
+    """Busy CPU seconds of the whole machine so far (/proc/stat, all but idle and iowait)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / CLK
+
+
+def become_subreaper() -> None:
+    """Orphans of our children (ssh -o ControlPersist masters) get reparented to us, so we can
+    reap them and RUSAGE_CHILDREN counts their CPU as the controller's."""
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def reap_orphans(keep: set[int]) -> None:
+    """Wait for every adopted child that is not one of ours (`keep`: the lab's processes)."""
+    me = os.getpid()
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) in keep:
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) != me:
+                    continue
+            os.kill(int(d), 9)
+            os.waitpid(int(d), 0)
+        except (OSError, ChildProcessError, ValueError, IndexError):
+            pass
+
+
+def timed(cmd: list[str], env: dict, cwd: str | None = None, stdout_path: str | None = None,
+          marker: str | None = None, keep: set[int] | None = None) -> dict:
     out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -76,7 +135,7 @@ def timed(cmd: list[str], env: dict, cwd: str | None = None, stdout_path: str | 
 
     def sample():
         while not stop.is_set():
-            peak[0] = max(peak[0], _children_rss(p.pid))
+            peak[0] = max(peak[0], _children_rss(p.pid, marker))
             stop.wait(0.1)
 
     th = threading.Thread(target=sample, daemon=True)
@@ -86,12 +145,16 @@ def timed(cmd: list[str], env: dict, cwd: str | None = None, stdout_path: str | 
     wall = time.monotonic() - t0
     stop.set()
     th.join()
+    if marker:
+        kill_by_marker(marker)
+    if keep is not None:
+        reap_orphans(keep)
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    # CPU of the controller's waited-for process tree (ansible's forks and ssh clients
-    # included; detached ControlPersist masters not).
+    # CPU of the controller's whole process tree: ansible's forks and ssh clients, and the
+    # detached ControlPersist masters, killed above and reaped here as their subreaper.
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     return {"wall": wall, "rc": p.returncode, "peak_rss_mb": peak[0] / 2**20, "controller_cpu_s": cpu,
-            "stderr": err.decode(errors="replace")[-2000:]}
+            "stderr": err.decode(errors="replace")[-2000:], "_stderr": err.decode(errors="replace")}
 
 
 def kill_by_marker(marker: str) -> None:
@@ -105,21 +168,39 @@ def kill_by_marker(marker: str) -> None:
                 pass
 
 
-def per_host(lab, before) -> dict:
+def per_host(lab, hosts, before) -> dict:
     time.sleep(0.5)
-    c = lab.ssh_counts(before)
-    healthy = [v for v in c.values()]
-    return {k: statistics.mean(v[k] for v in healthy) for k in ("connections", "sessions", "exec", "subsystem")}
+    names = {h.name for h in hosts}
+    c = {k: v for k, v in lab.ssh_counts(before).items() if k in names}
+    return {k: statistics.mean(v[k] for v in c.values()) for k in ("connections", "sessions", "exec", "subsystem")}
 
 
-def run_tools(lab, tools: list[str], forks: int, work: Path) -> dict:
-    inv = lab.write_inventory(str(work / "inv.ini"), extra=f"ansible_ssh_extra_args='-o UserKnownHostsFile={lab.known_hosts} -o StrictHostKeyChecking=yes'")
+def node_cpu(lab, hosts) -> dict[str, float]:
+    """Node-side CPU so far: every used host's sshd listener with its reaped sessions (sshd
+    children, the login shell, the probe and its commands); the relay's apart."""
+    relay = [p for p in lab.procs if p.args and "relay.py" in " ".join(map(str, p.args))]
+    return {"sshd": sum(proc_cpu(h.proc.pid) for h in hosts if h.proc is not None),
+            "relay": sum(proc_cpu(p.pid) for p in relay)}
+
+
+def load_now() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run_tools(lab, hosts, tools: list[str], forks: int, work: Path, peers_bin: Path,
+              deadline: float | None = None) -> dict:
+    inv = lab.write_inventory(str(work / "inv.ini"), hosts=hosts, extra=f"ansible_ssh_extra_args='-o UserKnownHostsFile={lab.known_hosts} -o StrictHostKeyChecking=yes'")
     pyinv = work / "inv.py"
     pyinv.write_text("hosts = " + repr([(h.ip, {
         "ssh_user": lablib.LAB_USER, "ssh_key": lab.key, "ssh_known_hosts_file": lab.known_hosts,
-        "ssh_strict_host_key_checking": "yes"}) for h in lab.hosts]) + "\n")
+        "ssh_strict_host_key_checking": "yes"}) for h in hosts]) + "\n")
+    keep = {p.pid for p in lab.procs} | ({lab._reaper.pid} if lab._reaper else set())
     res = {}
     for tool in tools:
+        if deadline and time.time() > deadline:
+            res[tool] = {"skipped": "past --deadline"}
+            print(f"  {tool:20} skipped: past --deadline", flush=True)
+            continue
         env = dict(os.environ, NODECHECK_NO_PROGRESS="1", NO_COLOR="1", ANSIBLE_HOST_KEY_CHECKING="True",
                    ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
         cp = tempfile.mkdtemp(prefix="ncbench-cp-")
@@ -133,7 +214,7 @@ def run_tools(lab, tools: list[str], forks: int, work: Path) -> dict:
                 os.unlink(jl)
             out = str(work / "nodecheck.json")
             cmd = [str(BIN / "nodecheck"), "scan", "-i", inv, "--known-hosts", lab.known_hosts,
-                   "--format", "json", "--output-file", jl, "--forks", str(forks), "--timeout", "120"]
+                   "--output", "json", "--output-file", jl, "--forks", str(forks), "--timeout", "120"]
         elif tool.startswith("ansible"):
             cmd = [str(BIN / "ansible"), "all", "-i", inv, "-m", "setup", "-f", str(forks)]
             if "kex" in tool:
@@ -142,14 +223,23 @@ def run_tools(lab, tools: list[str], forks: int, work: Path) -> dict:
                 env["ANSIBLE_PIPELINING"] = "True"
             out = str(work / f"{tool}.out")
         elif tool == "pyinfra":
-            cmd = [str(BIN / "pyinfra"), str(pyinv), "fact", *PYINFRA_FACTS, "--parallel", str(forks), "-y"]
+            cmd = [str(peers_bin / "pyinfra"), str(pyinv), "fact", *PYINFRA_FACTS, "--parallel", str(forks), "-y"]
             out = str(work / "pyinfra.out")
         else:
             raise SystemExit(f"unknown tool {tool}")
-        r = timed(cmd, env, cwd=str(work), stdout_path=out)
-        kill_by_marker(cp)
+        load = load_now()
+        n0, m0 = node_cpu(lab, hosts), machine_busy()
+        r = timed(cmd, env, cwd=str(work), stdout_path=out, marker=cp, keep=keep)
+        shutil.rmtree(cp, ignore_errors=True)
+        time.sleep(0.3)  # the last sessions' sshd children reaped by their listeners
+        n1, m1 = node_cpu(lab, hosts), machine_busy()
+        r["load_before"] = load
+        r["node_cpu_s"] = n1["sshd"] - n0["sshd"]
+        r["relay_cpu_s"] = n1["relay"] - n0["relay"]
+        r["machine_busy_s"] = m1 - m0
+        r["hosts"] = len(hosts)
         r["cmd"] = " ".join(shlex.quote(c) for c in cmd)
-        r["per_host"] = per_host(lab, before)
+        r["per_host"] = per_host(lab, hosts, before)
         if tool == "nodecheck":
             lines = [json.loads(l) for l in open(jl)]
             r["hosts_ok"] = sum(1 for n in lines if not n.get("error"))
@@ -158,14 +248,33 @@ def run_tools(lab, tools: list[str], forks: int, work: Path) -> dict:
             txt = open(out, errors="replace").read()
             r["hosts_ok"] = txt.count("| SUCCESS")
         else:
-            txt = r["stderr"] + open(out, errors="replace").read()
-            r["hosts_ok"] = None
+            # pyinfra writes the fact data to stderr, progress and all.
+            r["hosts_ok"] = pyinfra_ok(r["_stderr"], r["_stderr"] + open(out, errors="replace").read(), hosts)
+        r.pop("_stderr", None)
         res[tool] = r
-        print(f"  {tool:20} wall {r['wall']:7.2f}s rc {r['rc']} ok {r['hosts_ok']} rss {r['peak_rss_mb']:.0f} MiB cpu {r['controller_cpu_s']:.1f}s "
-              f"per-host {r['per_host']}", flush=True)
+        print(f"  {tool:20} wall {r['wall']:7.2f}s rc {r['rc']} ok {r['hosts_ok']} rss {r['peak_rss_mb']:.0f} MiB "
+              f"cpu {r['controller_cpu_s']:.1f}s node {r['node_cpu_s']:.1f}s relay {r['relay_cpu_s']:.1f}s "
+              f"machine {r['machine_busy_s']:.1f}s load {load} per-host {r['per_host']}", flush=True)
         if r["rc"] not in (0, 1, 2, 3) and tool == "nodecheck":
             print(r["stderr"], flush=True)
     return res
+
+
+def pyinfra_ok(stderr: str, stdout: str, hosts) -> int | None:
+    """Hosts present in every fact's output: pyinfra prints `--> Fact data for: F` and one JSON
+    object keyed by host per fact (an empty value is a fact with nothing to report, e.g.
+    Sysctl as a non-root user; a host that failed is left out or null)."""
+    blocks = stdout.split("--> Fact data for:")[1:]
+    if not blocks:
+        return None
+    ips = {h.ip for h in hosts}
+    for b in blocks:
+        try:
+            doc = json.loads(b[b.index("{"):b.rindex("}") + 1])
+        except ValueError:
+            return None
+        ips &= {k for k, v in doc.items() if v is not None}
+    return len(ips)
 
 
 def single_host(lab, work: Path, n: int = 7) -> dict:
@@ -178,7 +287,7 @@ def single_host(lab, work: Path, n: int = 7) -> dict:
         "ssh true (default kex)": base + [f"{lablib.LAB_USER}@{h.ip}", "true"],
         "ssh true (curve25519)": base + ["-o", "KexAlgorithms=curve25519-sha256", f"{lablib.LAB_USER}@{h.ip}", "true"],
         "nodecheck scan 1 host": [str(BIN / "nodecheck"), "scan", f"{lablib.LAB_USER}@{h.ip}", "-k", lab.key,
-                                  "--known-hosts", lab.known_hosts, "--format", "json"],
+                                  "--known-hosts", lab.known_hosts, "--output", "json"],
     }
     out = {}
     for name, cmd in cmds.items():
@@ -218,33 +327,54 @@ def local(work: Path, n: int = 3) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="50,200")
-    ap.add_argument("--rtts", default="0,50")
+    ap.add_argument("--sizes", default="200,500,1000")
+    ap.add_argument("--rtts", default="0")
     ap.add_argument("--forks", type=int, default=50)
-    ap.add_argument("--tools", default="nodecheck,ansible,ansible-pipelining,ansible-kex,pyinfra")
-    ap.add_argument("--tools-large", default=None, help="tools for sizes >= 500 (default: --tools)")
+    ap.add_argument("--tools", default="nodecheck,ansible,ansible-kex,pyinfra")
+    ap.add_argument("--skip", default="", help="TOOL@SIZE[,...]: tool runs left out (say why in RESULTS.md)")
+    ap.add_argument("--peers-bin", default=str(PEERS_BIN if (PEERS_BIN / "pyinfra").exists() else BIN),
+                    help="where pyinfra is (default bench/.work/peers/bin)")
+    ap.add_argument("--deadline", default=None, help="HH:MM UTC: start no tool run after it")
     ap.add_argument("--json", default=str(REPO / "bench" / "results.json"))
     ap.add_argument("--no-local", action="store_true")
     a = ap.parse_args()
     why = lablib.available()
     if why:
         raise SystemExit(why)
-    results = {"argv": sys.argv, "nproc": os.cpu_count(), "runs": [], "single": {}, "local": {}}
+    limits = lablib.raise_limits()
+    become_subreaper()
+    deadline = None
+    if a.deadline:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        hh, mm = (int(x) for x in a.deadline.split(":"))
+        deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
+    skip = {tuple(x.split("@")) for x in a.skip.split(",") if x}
+    sizes = [int(x) for x in a.sizes.split(",")]
+    results = {"argv": sys.argv, "nproc": os.cpu_count(), "runs": [], "single": {}, "local": {},
+               "limits": {k: list(v) for k, v in limits.items()}, "skip": sorted("@".join(x) for x in skip),
+               "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "uptime_at_start": subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip()}
     work = Path(tempfile.mkdtemp(prefix="ncbench-"))
     if not a.no_local:
         results["local"] = local(work)
     for rtt in [float(x) for x in a.rtts.split(",")]:
-        for size in [int(x) for x in a.sizes.split(",")]:
-            tools = (a.tools_large or a.tools) if size >= 500 else a.tools
-            print(f"== {size} hosts, RTT {rtt:g} ms: {tools}", flush=True)
-            t0 = time.monotonic()
-            with lablib.Lab(lablib.mixed_specs(size), rtt_ms=rtt, max_lifetime=3600) as lab:
-                print(f"  lab up in {time.monotonic()-t0:.1f}s", flush=True)
-                if str(size) == a.sizes.split(",")[0]:
-                    results["single"][str(rtt)] = single_host(lab, work)
-                res = run_tools(lab, tools.split(","), a.forks, work)
-            results["runs"].append({"size": size, "rtt_ms": rtt, "tools": res})
-            Path(a.json).write_text(json.dumps(results, indent=1))
+        t0 = time.monotonic()
+        with lablib.Lab(lablib.mixed_specs(max(sizes)), rtt_ms=rtt, max_lifetime=3 * 3600) as lab:
+            up = time.monotonic() - t0
+            print(f"== lab of {len(lab.hosts)} hosts, RTT {rtt:g} ms up in {up:.1f}s", flush=True)
+            results.setdefault("lab_up_s", {})[str(rtt)] = up
+            results["single"][str(rtt)] = single_host(lab, work)
+            for size in sizes:
+                tools = [t for t in a.tools.split(",") if (t, str(size)) not in skip]
+                uptime = subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip()
+                print(f"== {size} hosts, RTT {rtt:g} ms: {tools} ({uptime})", flush=True)
+                res = run_tools(lab, lab.hosts[:size], tools, a.forks, work, Path(a.peers_bin), deadline)
+                results["runs"].append({"size": size, "rtt_ms": rtt, "tools": res, "uptime": uptime})
+                Path(a.json).write_text(json.dumps(results, indent=1))
+            t1 = time.monotonic()
+            lab.stop()
+            results.setdefault("lab_down_s", {})[str(rtt)] = time.monotonic() - t1
+        Path(a.json).write_text(json.dumps(results, indent=1))
     print(json.dumps({"done": a.json}))
 
 

@@ -24,6 +24,13 @@ Fault hosts (HostSpec.fault):
   bad-key      authorized_keys holds another key: auth fails
   unknown-key  a healthy host left out of known_hosts
 
+Scale: 1,000 hosts start on a 2-core machine (tests/lab/scale.py measures it). Each host is
+one process (sshd, forked from the lab process straight into its namespaces, its bind mounts
+made with mount(2) in the child: no nsenter/unshare/sh/mount execs per host), host keys are
+made in-process, and the lab raises its own open-file and process limits to the hard limits
+(the relay holds two descriptors per host plus two per open connection). A Linux bridge holds
+at most 1,024 ports, hence MAX_HOSTS.
+
 Cleanup: `with Lab(...)`, plus atexit, plus a detached reaper process that tears the lab
 down when the owner dies (SIGKILL included) or `max_lifetime` seconds have passed.
 """
@@ -32,10 +39,12 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import ctypes
 import fcntl
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -55,6 +64,8 @@ LAB_USER = "nclab"
 LAB_HOME = "/var/lib/nclab"
 SSHD = "/usr/sbin/sshd"
 LOCKDIR = "/run/nodecheck-lab"
+# BR_MAX_PORTS in the kernel's bridge is 1 << 10; the gateway needs no port of its own.
+MAX_HOSTS = 1020
 FAULTS = ("refuse", "silent", "changed-key", "hang", "garbage", "bad-key", "unknown-key")
 
 # Built-in profiles, used when tests/fixtures/hosts/<profile>/root/ lacks a file.
@@ -121,6 +132,7 @@ class LabHost:
     host_key_pub: str = ""
     log: Path | None = None
     proc: subprocess.Popen | None = None
+    binds: list = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -132,6 +144,24 @@ def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     if r.returncode:
         raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: {r.stderr.decode(errors='replace')[-1500:]}")
     return r
+
+
+def raise_limits() -> dict[str, tuple[int, int]]:
+    """Soft open-file and process limits up to the hard ones, for this process and what it
+    spawns (sshd hosts, relay). The lab's own need, not the product's: nodecheck itself copes
+    with a low `ulimit -n` by lowering --forks. Returns the limits now in force."""
+    out = {}
+    for name in ("RLIMIT_NOFILE", "RLIMIT_NPROC"):
+        lim = getattr(resource, name)
+        soft, hard = resource.getrlimit(lim)
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            want = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+            try:
+                resource.setrlimit(lim, (want, hard))
+            except (ValueError, OSError):
+                pass
+        out[name] = resource.getrlimit(lim)
+    return out
 
 
 def available() -> str | None:
@@ -188,6 +218,55 @@ def _profile_files(profile: str) -> dict:
     return base
 
 
+def _keygen(path: Path, comment: str) -> str:
+    """An ed25519 key pair in OpenSSH format at `path` and `path`.pub; returns the public line.
+    In-process (cryptography, paramiko's dependency): 1,000 ssh-keygen runs took ~8 s here."""
+    try:
+        from cryptography.hazmat.primitives import serialization as ser
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    except ImportError:
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
+        return Path(f"{path}.pub").read_text()
+    k = Ed25519PrivateKey.generate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(k.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.OpenSSH, ser.NoEncryption()))
+    pub = k.public_key().public_bytes(ser.Encoding.OpenSSH, ser.PublicFormat.OpenSSH).decode()
+    pub = f"{pub} {comment}\n"
+    Path(f"{path}.pub").write_text(pub)
+    return pub
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_CLONE_NEWNS, _CLONE_NEWNET = 0x00020000, 0x40000000
+_MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
+
+
+def _enter_host(netns: str, binds: list[tuple[str, str]]):
+    """A preexec_fn: join the host's network namespace, take a private mount namespace
+    (what `nsenter --net` + `unshare -m --propagation private` did, keeping this machine's
+    real /sys) and bind the fixture files, all by syscalls in the forked child. On failure it
+    writes why to fd 2 (the host's start.err) and raises, so Popen fails for this host."""
+    netns_path = f"/run/netns/{netns}".encode()
+    pairs = [(s.encode(), d.encode()) for s, d in binds]
+
+    def pre() -> None:
+        def chk(rc: int, what: str) -> None:
+            if rc != 0:
+                err = ctypes.get_errno()
+                msg = f"{what}: {os.strerror(err)}\n".encode()
+                os.write(2, msg)
+                raise OSError(err, msg.decode().strip())
+        fd = os.open(netns_path, os.O_RDONLY)
+        chk(_libc.setns(fd, _CLONE_NEWNET), "setns")
+        os.close(fd)
+        chk(_libc.unshare(_CLONE_NEWNS), "unshare mount namespace")
+        chk(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "make / private")
+        for src, dst in pairs:
+            chk(_libc.mount(src, dst, None, _MS_BIND, None), f"bind {src.decode()} on {dst.decode()}")
+    return pre
+
+
 def _acquire_slot() -> tuple[int, int]:
     os.makedirs(LOCKDIR, exist_ok=True)
     for slot in range(32):
@@ -215,8 +294,8 @@ class Lab:
         bad = [s.fault for s in specs if s.fault and s.fault not in FAULTS]
         if bad:
             raise ValueError(f"unknown fault(s) {bad}; known: {FAULTS}")
-        if len(specs) > 2000:
-            raise ValueError("at most 2000 hosts per lab")
+        if len(specs) > MAX_HOSTS:
+            raise ValueError(f"at most {MAX_HOSTS} hosts per lab (a Linux bridge holds 1024 ports)")
         self.specs = specs
         self.rtt_ms = rtt_ms
         self.max_lifetime = max_lifetime
@@ -278,6 +357,7 @@ class Lab:
         if why:
             raise RuntimeError(why)
         ensure_user()
+        raise_limits()
         self.slot, self._slot_fd = _acquire_slot()
         atexit.register(self.stop)
         base = (213 << 16) | ((self.slot * 8) << 8)  # 10.213.(slot*8).0/21
@@ -313,20 +393,14 @@ class Lab:
     def _keys(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         for name in ("client_key", "other_key"):
-            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"nclab-{name}",
-                  "-f", str(self.workdir / name)])
+            _keygen(self.workdir / name, f"nclab-{name}")
         os.chmod(self.workdir, 0o755)
         (self.workdir / "authorized_keys").write_text((self.workdir / "client_key.pub").read_text())
         (self.workdir / "authorized_keys.other").write_text((self.workdir / "other_key.pub").read_text())
 
-        def gen(h: LabHost) -> None:
+        for h in self.hosts:
             h.dir.mkdir(parents=True, exist_ok=True)
-            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", h.name,
-                  "-f", str(h.dir / "ssh_host_ed25519_key")])
-            h.host_key_pub = (h.dir / "ssh_host_ed25519_key.pub").read_text().split()[1]
-
-        with concurrent.futures.ThreadPoolExecutor(16) as ex:
-            list(ex.map(gen, self.hosts))
+            h.host_key_pub = _keygen(h.dir / "ssh_host_ed25519_key", h.name).split()[1]
         # The changed-key hosts: known_hosts gets a key that is not theirs.
         wrong = (self.workdir / "other_key.pub").read_text().split()[1]
         lines = []
@@ -338,24 +412,42 @@ class Lab:
         Path(self.known_hosts).write_text("".join(lines))
 
     def _network(self, prefix: int) -> None:
+        # No broadcast or multicast at all: on one bridge every ARP request and every IPv6
+        # DAD/router solicitation is flooded to all N ports, N times over, which at 1,000
+        # hosts took the machine's CPU for a minute at start and again when a tool first
+        # talked to every host. So every MAC is fixed and known up front: permanent neighbour
+        # entries on both sides (not counted against gc_thresh3, 1024 by default), static
+        # FDB entries (no unknown-unicast flooding), and no IPv6 link-local addresses.
         br = self.bridge
-        batch = [f"link add {br} type bridge", f"addr add {self.gateway}/{prefix} dev {br}",
-                 f"link set {br} up"]
+        slot = self.slot
+        gw_mac = f"02:1a:{slot:02x}:00:00:01"
+
+        def mac(h: LabHost) -> str:
+            return f"02:1b:{slot:02x}:{(h.index >> 16) & 255:02x}:{(h.index >> 8) & 255:02x}:{h.index & 255:02x}"
+
+        batch = [f"link add {br} address {gw_mac} type bridge", f"link set {br} addrgenmode none",
+                 f"addr add {self.gateway}/{prefix} dev {br}", f"link set {br} up"]
+        fdb = []
         for h in self.hosts:
-            veth = f"nc{self.slot}h{h.index}"
-            batch += [f"link add {veth} type veth peer name eth0 netns {h.netns}",
-                      f"link set {veth} master {br}", f"link set {veth} up"]
-        # `ip netns add` switches the ip process itself into the new namespace, so it
-        # cannot share a batch with the link commands: one process per namespace.
-        with concurrent.futures.ThreadPoolExecutor(16) as ex:
-            list(ex.map(lambda h: _run(["ip", "netns", "add", h.netns]), self.hosts))
+            veth = f"nc{slot}h{h.index}"
+            batch += [f"link add {veth} type veth peer name eth0 address {mac(h)} netns {h.netns}",
+                      f"link set {veth} addrgenmode none", f"link set {veth} master {br}",
+                      f"link set {veth} up",
+                      f"neigh replace {h.ip} lladdr {mac(h)} dev {br} nud permanent"]
+            fdb.append(f"fdb replace {mac(h)} dev {veth} master static")
+        # All namespaces from one ip process (it returns to its own namespace after each
+        # `netns add`), before the batch that moves the veth peers into them.
+        _run(["ip", "-batch", "-"], input="".join(f"netns add {h.netns}\n" for h in self.hosts).encode())
         _run(["ip", "-batch", "-"], input="\n".join(batch).encode() + b"\n")
+        _run(["bridge", "-batch", "-"], input="\n".join(fdb).encode() + b"\n")
 
         def conf(h: LabHost) -> None:
             _run(["ip", "-n", h.netns, "-batch", "-"], input=(
-                f"addr add {h.ip}/{prefix} dev eth0\nlink set eth0 up\nlink set lo up\n").encode())
+                f"link set eth0 addrgenmode none\naddr add {h.ip}/{prefix} dev eth0\n"
+                f"link set eth0 up\nlink set lo up\n"
+                f"neigh replace {self.gateway} lladdr {gw_mac} dev eth0 nud permanent\n").encode())
 
-        with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
             list(ex.map(conf, self.hosts))
 
     def _files(self) -> None:
@@ -400,13 +492,10 @@ class Lab:
                 cfg.append("ForceCommand head -c 3000 /dev/urandom")
             (d / "sshd_config").write_text("\n".join(cfg) + "\n")
             h.log = d / "sshd.log"
-            mounts = [
-                f"mount --bind {d}/os-release /etc/os-release",
-                f"mount --bind {d}/osrelease /proc/sys/kernel/osrelease",
-                f"mount --bind {d}/boot /boot",
-                f"mount --bind {pci} /sys/bus/pci/devices",
-                f"mount --bind {d}/uname /usr/bin/uname",
-            ]
+            binds = [(f"{d}/os-release", "/etc/os-release"),
+                     (f"{d}/osrelease", "/proc/sys/kernel/osrelease"),
+                     (f"{d}/boot", "/boot"), (str(pci), "/sys/bus/pci/devices"),
+                     (f"{d}/uname", "/usr/bin/uname")]
             if h.spec.sudo:
                 rule = {"password": f"{LAB_USER} ALL=(ALL:ALL) ALL",
                         "nopasswd": f"{LAB_USER} ALL=(root) NOPASSWD: /usr/bin/sh, /bin/sh"}[h.spec.sudo]
@@ -414,14 +503,17 @@ class Lab:
                 sudoers.write_text(f"Defaults env_reset\nDefaults secure_path=/usr/sbin:/usr/bin:/sbin:/bin\n"
                                    f"root ALL=(ALL:ALL) ALL\n{rule}\n")
                 os.chmod(sudoers, 0o440)
-                mounts.append(f"mount --bind {sudoers} /etc/sudoers")
+                binds.append((str(sudoers), "/etc/sudoers"))
             if os.path.exists("/proc/config.gz"):
                 # This kernel's own config would be found first: hide it (a non-regular
                 # file, which the probe skips) so the profile's /boot config is used.
-                mounts.append("mount --bind /dev/null /proc/config.gz")
+                binds.append(("/dev/null", "/proc/config.gz"))
+            h.binds = binds
+            # The same start as a script, for a person debugging one host by hand.
             (d / "start.sh").write_text(
-                "set -e\n" + "\n".join(mounts) + "\n"
-                f"exec {SSHD} -D -f {d}/sshd_config -E {h.log}\n")
+                f"# nsenter --net=/run/netns/{h.netns} unshare -m --propagation private sh {d}/start.sh\n"
+                "set -e\n" + "".join(f"mount --bind {s} {t}\n" for s, t in binds)
+                + f"exec {SSHD} -D -f {d}/sshd_config -E {h.log}\n")
 
     def _start_hosts(self) -> None:
         relay_spec = []
@@ -436,9 +528,10 @@ class Lab:
             # which has none of this machine's cgroup mounts, so every host read `unknown`
             # on cgroups. With nsenter the host keeps the machine's real /sys (cgroup
             # hierarchies, securityfs, selinuxfs) in its own private mount namespace.
-            h.proc = self._spawn(["nsenter", f"--net=/run/netns/{h.netns}", "unshare", "-m", "--propagation", "private",
-                         "sh", str(h.dir / "start.sh")],
-                        stdout=subprocess.DEVNULL, stderr=open(h.dir / "start.err", "wb"))
+            with open(h.dir / "start.err", "wb") as err:
+                h.proc = self._spawn([SSHD, "-D", "-f", str(h.dir / "sshd_config"), "-E", str(h.log)],
+                                     preexec_fn=_enter_host(h.netns, h.binds),
+                                     stdout=subprocess.DEVNULL, stderr=err)
             if self.rtt_ms > 0:
                 relay_spec.append({"netns": h.netns, "mode": "relay", "listen": [h.ip, 22],
                                    "upstream": ["127.0.0.1", 22], "delay_ms": self.rtt_ms / 2})
