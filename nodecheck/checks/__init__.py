@@ -90,7 +90,7 @@ def check(id: str, *, per_release: bool, also: str = ""):
     return deco
 
 
-_MODULES = ("platform", "kernel", "security", "storage", "runtime", "gpu", "known_issues")
+_MODULES = ("platform", "kernel", "security", "storage", "hostpaths", "runtime", "gpu", "known_issues")
 
 
 _REGISTRY: list[CheckSpec] = []

@@ -117,7 +117,10 @@ def scan(node_names, kubeconfig, context, namespace, selector, image, with_, dae
     if result.cleanup_problem:
         click.echo(f"nodecheck: {result.cleanup_problem}", err=True)
 
-    node_rows = rows(result, namespace=namespace, daemonset=daemonset, matrix=matrix, target=target, ignore=ignore)
+    # The Job's pod sees the node only through its hostPaths (render.mounts_for): say so to the scoring.
+    visible = None if daemonset else tuple(m.path for m in _render.mounts_for(tuple(with_)))
+    node_rows = rows(result, namespace=namespace, daemonset=daemonset, matrix=matrix, target=target, ignore=ignore,
+                     visible=visible)
     report = pipeline.build_report(node_rows, matrix=matrix, target=target)
     if output_file:
         from ..report.jsonl import JsonlWriter

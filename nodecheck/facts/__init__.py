@@ -12,7 +12,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from ..sections import Sections
-from . import apparmor, cgroups, distro, gpu, kconfig, kernel, modules, mounts, packages, platform, runtimes, selinux, userns
+from . import apparmor, cgroups, distro, gpu, hostpaths, kconfig, kernel, modules, mounts, packages, platform, runtimes, selinux, userns
 from ._common import first_line
 
 
@@ -33,11 +33,12 @@ class Facts:
     packages: packages.PackageFacts
     runtimes: runtimes.RuntimeFacts
     probe: dict = field(default_factory=dict)
+    hostpaths: hostpaths.HostPathFacts = field(default_factory=lambda: hostpaths.HostPathFacts(reason="not collected"))
 
     def to_dict(self) -> dict:
         out = {"probe": self.probe, "filesystems": self.filesystems}
         for name in ("kernel", "distro", "kconfig", "modules", "mounts", "selinux", "apparmor",
-                     "userns", "cgroups", "gpu", "platform", "packages", "runtimes"):
+                     "userns", "cgroups", "gpu", "platform", "packages", "runtimes", "hostpaths"):
             out[name] = getattr(self, name).to_dict()
         return out
 
@@ -103,6 +104,7 @@ def gather(sections: Sections) -> Facts:
         platform=_safe(platform.parse, platform.PlatformFacts(evidence="parser failed"), problems, sections),
         packages=pk,
         runtimes=_safe(runtimes.parse, runtimes.RuntimeFacts(reason="parser failed"), problems, sections, pk),
+        hostpaths=_safe(hostpaths.parse, hostpaths.HostPathFacts(reason="parser failed"), problems, sections),
     )
     uid = first_line(sections.text("cmd:id-u"))
     facts.probe = {"root": sections.root, "version": sections.version, "complete": sections.done,

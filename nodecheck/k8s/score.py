@@ -43,13 +43,17 @@ def fill_from_node(facts, nf) -> list[str]:
 
 
 def score_with_node(name: str, raw: str, node_obj: dict | None, *, matrix, target: str | None, ignore,
-                    source: str) -> dict:
+                    source: str, visible: tuple[str, ...] | None = None) -> dict:
     """The pod's probe output scored here, merged with its Node object (`nodecheck k8s nodes`'s
     facts): the Node fills what the probe could not read, and the Node-only checks (the runtime as
     the Kubernetes installer sees it, managed node pools, a non-Linux node) are scored with the
-    probe's for every release. The probe's own GPU check is kept: it sees the PCI devices."""
+    probe's for every release. The probe's own GPU check is kept: it sees the PCI devices.
+    `visible`: the host paths the pod mounted; the CVM host paths outside them were seen in the
+    pod's own filesystem, not the node's (facts.hostpaths.restrict_view)."""
     from .. import sections
+    from ..checks import hostpaths as HC
     from ..facts import gather
+    from ..facts.hostpaths import restrict_view
     from . import nodes as N
     from . import requirements
 
@@ -57,6 +61,8 @@ def score_with_node(name: str, raw: str, node_obj: dict | None, *, matrix, targe
     if parsed.version == 0 or node_obj is None:
         return pipeline.node_from_output(name, raw, matrix=matrix, target=target, ignore=ignore, source=source)
     facts = gather(parsed)
+    if visible is not None:
+        facts.hostpaths = restrict_view(facts.hostpaths, visible, "the preflight pod")
     nf = N.parse_node(node_obj)
     filled = fill_from_node(facts, nf)
     req = requirements.load()
@@ -69,6 +75,10 @@ def score_with_node(name: str, raw: str, node_obj: dict | None, *, matrix, targe
     row["facts"].update({"kubernetes.runtime": nf.runtime,
                          "kubernetes.internal_ip": nf.internal_ips[0] if nf.internal_ips else None,
                          "kubernetes.provider_id": nf.provider_id})
+    # Which rows of the Coder docs' HostPath table the node serves (the storage.hostpaths finding, as data).
+    cvm = HC.report(facts.hostpaths, facts.mounts)
+    row["facts"]["cvm.host_paths.served"] = [r["row"] for r in cvm if r["status"] == "pass"]
+    row["facts"]["cvm.host_paths.rows"] = cvm
     row["kubernetes_node"] = nf.to_dict()
     row["from_node"] = filled
     return row
@@ -80,7 +90,7 @@ def _k8s_meta(run: NodeRun, result: ScanResult, namespace: str) -> dict:
 
 
 def node_row(run: NodeRun, result: ScanResult, *, namespace: str, daemonset: str | None, matrix,
-             target: str | None, ignore=()) -> dict:
+             target: str | None, ignore=(), visible: tuple[str, ...] | None = None) -> dict:
     source = f"k8s:{namespace}/pod/{run.pod_name}" if run.pod_name else f"k8s:{namespace}"
     row: dict | None = None
     if run.log is not None:
@@ -94,7 +104,8 @@ def node_row(run: NodeRun, result: ScanResult, *, namespace: str, daemonset: str
             parsed = snapshot_from_log(run.log)
             if parsed.doc is not None:
                 row = score_with_node(run.node, parsed.doc["probe"]["output"], result.nodes.get(run.node),
-                                      matrix=matrix, target=target, ignore=ignore, source=source)
+                                      matrix=matrix, target=target, ignore=ignore, source=source,
+                                      visible=visible)
         if row is None:
             row = pipeline.error_node(run.node, "probe-error", f"pod {run.pod_name}: {parsed.problem}",
                                       stderr_tail=run.log[-2000:], matrix=matrix, target=target, source=source)
@@ -107,6 +118,6 @@ def node_row(run: NodeRun, result: ScanResult, *, namespace: str, daemonset: str
 
 
 def rows(result: ScanResult, *, namespace: str, daemonset: str | None, matrix, target: str | None,
-         ignore=()) -> list[dict]:
+         ignore=(), visible: tuple[str, ...] | None = None) -> list[dict]:
     return [node_row(r, result, namespace=namespace, daemonset=daemonset, matrix=matrix, target=target,
-                     ignore=ignore) for r in result.runs]
+                     ignore=ignore, visible=visible) for r in result.runs]
