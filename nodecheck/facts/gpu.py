@@ -78,6 +78,18 @@ def parse_pci(text: str) -> list[PciDevice]:
     return out
 
 
+def unidentified(text: str) -> list[str]:
+    """Addresses of the probe's device lines whose vendor or class is not a hex ID (`-` for an
+    attribute it could not read, the NULs of a planted 600 MB file): such a device might be a
+    GPU, so the scan is unknown. Lines that are not device lines at all are skipped as before."""
+    bad = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 6 and (_hex(parts[1], 4) is None or _hex(parts[2], 6) is None):
+            bad.append(parts[0][:40])
+    return bad
+
+
 def is_gpu(dev: PciDevice) -> bool:
     return dev.vendor == NVIDIA and dev.klass[:4] in GPU_CLASSES and not dev.virtual_function
 
@@ -98,10 +110,13 @@ def parse(sections: Sections) -> GpuFacts:
     f = GpuFacts()
     s = sections.get("pci")
     if s.ok:
-        f.pci_readable = s.complete
+        bad = unidentified(s.text or "")
+        f.pci_readable = s.complete and not bad
         f.gpus = [d for d in parse_pci(s.text or "") if is_gpu(d)]
         if not s.complete:
             f.reason = s.why()
+        elif bad:
+            f.reason = f"pci: vendor or class of {len(bad)} device(s) unreadable ({', '.join(bad[:5])})"
     elif s.status == "ENOENT":
         f.pci_readable, f.reason = True, "no PCI bus in sysfs (no PCI devices)"
     else:

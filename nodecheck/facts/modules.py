@@ -63,16 +63,18 @@ def parse_builtin(text: str) -> set[str]:
 def parse(sections: Sections) -> ModuleFacts:
     f = ModuleFacts()
     reasons = []
-    t = sections.text("/proc/modules")
-    if t is not None:
-        f.loaded = parse_proc_modules(t)
+    # Only a complete list says what is not there: a capped or part-read one (a 600 MB
+    # modules.builtin, a read error) would make a built-in module look absent.
+    s = sections.get("/proc/modules")
+    if s.complete:
+        f.loaded = parse_proc_modules(s.text or "")
     else:
-        reasons.append(sections.get("/proc/modules").why())
-    t = sections.text("modules.builtin")
-    if t is not None:
-        f.builtin = parse_builtin(t)
+        reasons.append(s.why())
+    s = sections.get("modules.builtin")
+    if s.complete:
+        f.builtin = parse_builtin(s.text or "")
     else:
-        reasons.append(sections.get("modules.builtin").why())
+        reasons.append(s.why())
     s = sections.get("shiftfs.ko")
     if s.ok:
         found = [l.strip() for l in (s.text or "").splitlines() if l.strip()]

@@ -33,6 +33,8 @@ BIGCAP=1024
 INCAP=16384
 LC_ALL=C
 export LC_ALL
+NL='
+'
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}
 
 begin() { printf '%s BEGIN %s %s\n' "$B" "$1" "$2"; }
@@ -146,6 +148,10 @@ filt() {
   if longer "$f_path" "$INCAP"; then f_cap=$f_cap+; fi
   end "$f_name" "$f_rc" "$f_cap"
 }
+
+# lawk ARGS...: awk over lines cut to 4 KiB. mawk's time grows with the square of a line's
+# length (a 32 MB line took 64 s); no line a parser uses is that long.
+lawk() { cut -c1-4096 | awk "$@"; }
 
 # present PATH: something (a file, a link, a device) is at node path PATH; its parent
 # directories are resolved inside the root, the entry itself is not followed.
@@ -347,11 +353,19 @@ elif [ -d "$RP" ]; then
       fi
       if [ "$a" = vendor ] && [ -n "$f" ] && [ ! -e "$f" ]; then continue 2; fi
       if [ -z "$f" ] || [ ! -f "$f" ] || [ ! -r "$f" ]; then prc=1; continue; fi
-      case $a in
-        vendor) read -r v <"$f" 2>/dev/null || prc=1 ;;
-        class) read -r c <"$f" 2>/dev/null || prc=1 ;;
-        device) read -r dev <"$f" 2>/dev/null || prc=1 ;;
-      esac
+      if [ -z "$R" ]; then
+        case $a in
+          vendor) read -r v <"$f" 2>/dev/null || prc=1 ;;
+          class) read -r c <"$f" 2>/dev/null || prc=1 ;;
+          device) read -r dev <"$f" 2>/dev/null || prc=1 ;;
+        esac
+      else
+        # Under a root an attribute can be any regular file: `read` of a 500 MB single line
+        # would take minutes (a byte per syscall), so 64 bytes of it, at one fork each.
+        x=$(dd if="$f" bs=64 count=1 2>/dev/null) || prc=1
+        x=${x%%"$NL"*}
+        case $a in vendor) v=${x:--} ;; class) c=${x:--} ;; device) dev=${x:--} ;; esac
+      fi
     done
     if [ -L "$d/driver" ]; then
       # shellcheck disable=SC2012  # fallback where readlink is missing; sysfs names are safe
@@ -386,13 +400,13 @@ for a in sys_vendor product_name board_vendor bios_vendor chassis_type; do
   rd "dmi:$a" "/sys/devices/virtual/dmi/id/$a"
 done
 rd /sys/hypervisor/type /sys/hypervisor/type
-filt cpuinfo-flags /proc/cpuinfo "$CAP" awk '/^(flags|Features)[ \t]*:/ { print; exit }' || true
+filt cpuinfo-flags /proc/cpuinfo "$CAP" lawk '/^(flags|Features)[ \t]*:/ { print; exit }' || true
 
 # Packages: only the stanzas of the packages that matter, from dpkg's status file,
 # and the same names from rpm when an rpm database exists under the root.
 PKGS='docker-ce docker-ce-cli docker.io moby-engine containerd containerd.io cri-o crio kubelet kubeadm sysbox-ce sysbox fuse fuse3 rsync iptables jq snapd'
 # shellcheck disable=SC2016  # an awk program: its $2 is awk's
-filt dpkg-status /var/lib/dpkg/status "$CAP" awk -v want=" $PKGS " '
+filt dpkg-status /var/lib/dpkg/status "$CAP" lawk -v want=" $PKGS " '
     /^Package: / { keep = index(want, " " $2 " ") > 0 }
     keep && /^(Package|Status|Version|Architecture): / { print }
     /^$/ { if (keep) print ""; keep = 0 }
@@ -462,7 +476,7 @@ filt /etc/docker/daemon.json /etc/docker/daemon.json "$CAP" sed -e "$RED" \
 # containerd's config.toml: its parser reads the top-level `version` only, so only those
 # lines (before the first table: registry credentials live in tables) are sent.
 filt /etc/containerd/config.toml /etc/containerd/config.toml "$CAP" \
-  awk '/^[ \t]*\[/ { exit } /^[ \t]*version[ \t]*=/ { print }' || true
+  sed -n '/^[[:space:]]*\[/q; /^[[:space:]]*version[[:space:]]*=/p' || true
 # crio.conf is read by no parser: not read. The kubelet's config only has to exist and be
 # readable (a kubelet node): its status, no content.
 if ! inroot /var/lib/kubelet/config.yaml; then
