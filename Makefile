@@ -24,6 +24,16 @@ test: $(STAMP)
 	bash tests/k8slab/build.sh >/dev/null   # cached by version: a warm machine skips the Go build
 	$(BIN)/pytest -q
 
+## bench: every table of bench/RESULTS-local.md (start-up, local scan vs ansible -m setup, controller
+## CPU per node), then the fleet lab tables of bench/RESULTS.md (root: network namespaces and sshd).
+## FLEET_ARGS is the command line bench/RESULTS.md documents for its latest table.
+FLEET_ARGS ?= --sizes 200 --rtts 0,50 --tools nodecheck,ansible,ansible-kex,pyinfra --no-local --json bench/results-200-after-probe-fix.json
+SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+bench: $(STAMP)
+	$(BIN)/python bench/local_bench.py --runs 21 --json bench/results-local.json
+	$(BIN)/python bench/cpu_bench.py --rounds 30 --json bench/results-cpu-local.json
+	$(SUDO) $(BIN)/python bench/fleet_bench.py $(FLEET_ARGS)
+
 lint: $(STAMP)
 	shellcheck -s sh nodecheck/probe/probe.sh
 
