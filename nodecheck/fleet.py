@@ -22,9 +22,9 @@ from typing import Callable, Sequence
 
 from . import probe, sections
 from .transport import ssh
+from .vocab import TRANSPORT_ERROR_KINDS
 
-STATUSES = ("ok", "unreachable", "auth-failed", "host-key-unknown", "host-key-mismatch",
-            "timeout", "probe-error")
+STATUSES = ("ok",) + TRANSPORT_ERROR_KINDS  # a host's outcome: scored, or why not (vocab)
 
 
 @dataclass

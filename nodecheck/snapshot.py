@@ -13,8 +13,8 @@ from pathlib import Path
 
 import jsonschema
 
-from . import __version__, sections
-from .facts import Facts, gather
+from . import __version__
+from .facts import Facts
 
 SCHEMA_ID = "nodecheck.snapshot/v1"
 
@@ -31,7 +31,7 @@ def schema() -> dict:
 
 
 def build(node: str, raw: str, *, source: str, stderr: str = "", exit_status: int | None = 0) -> dict:
-    facts = gather(sections.parse(raw))
+    facts = _facts(raw)
     return {
         "schema": SCHEMA_ID,
         "node": node,
@@ -65,6 +65,18 @@ def load(path: str | Path) -> dict:
     return doc
 
 
+def _facts(raw: str) -> Facts:
+    # the pipeline's own parse (probe text -> sections -> facts), not a second spelling of it
+    from .pipeline import facts_from_output
+    return facts_from_output(raw)
+
+
 def facts_of(doc: dict) -> Facts:
     """Re-parse a snapshot's raw probe output."""
-    return gather(sections.parse(doc["probe"]["output"]))
+    return _facts(doc["probe"]["output"])
+
+
+def score(doc: dict, *, matrix, target: str | None = None, ignore=(), source: str | None = None):
+    """A snapshot scored now, with this process's parsers, matrix, target and --ignore (a NodeReport)."""
+    from .pipeline import score_facts
+    return score_facts(doc["node"], facts_of(doc), matrix=matrix, target=target, ignore=ignore, source=source)

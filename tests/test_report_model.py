@@ -186,3 +186,12 @@ def test_build_report_keeps_dict_rows_and_computes_verdict_from_the_model(matrix
     doc = pipeline.build_report(rows, matrix=matrix)
     assert doc["nodes"][0]["extra"] == 1  # a caller's own keys are not dropped
     assert doc["verdict"] == "unknown" and doc["summary"] == {"pass": 1, "warn": 0, "fail": 0, "unknown": 1}
+
+
+def test_snapshot_scores_through_the_pipeline(matrix, rocky):
+    from nodecheck import snapshot
+
+    doc = snapshot.build("r", rocky.stdout, source="root:x")
+    typed = snapshot.score(doc, matrix=matrix, ignore=["selinux"], source="snapshot:f")
+    assert typed.to_dict() == pipeline.node_from_output("r", rocky.stdout, matrix=matrix, ignore=["selinux"],
+                                                        source="snapshot:f")
