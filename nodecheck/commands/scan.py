@@ -126,8 +126,8 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
                     doc = snapshot.load(path)
                 except snapshot.SnapshotError as exc:
                     raise click.BadParameter(str(exc), param_hint="--snapshot") from exc
-                node = pipeline.node_from_facts(doc["node"], snapshot.facts_of(doc), matrix=matrix,
-                                                target=target, ignore=ignore, source=f"snapshot:{path}")
+                node = snapshot.score(doc, matrix=matrix, target=target, ignore=ignore,
+                                      source=f"snapshot:{path}").to_dict()
                 done(node)
                 nodes.append(node)
         else:
