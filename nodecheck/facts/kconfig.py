@@ -23,6 +23,15 @@ class KconfigFacts:
     searched: list[str] = field(default_factory=list)
     reason: str | None = None  # set when no config was readable: every option is unknown
 
+    # parse() keeps the config's text and leaves `options` unset: scoring reads three options of
+    # ~10k, and building the whole dict was most of a node's controller CPU (issue 15). The
+    # first read of `options` (to_dict, a snapshot, equality) builds it from the text.
+    def __getattr__(self, name: str):
+        if name == "options" and "_text" in self.__dict__:
+            self.options = parse_config(self.__dict__["_text"])
+            return self.options
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     @property
     def known(self) -> bool:
         return self.source is not None
@@ -32,7 +41,12 @@ class KconfigFacts:
         name = name.removeprefix("CONFIG_")
         if not self.known:
             return None
-        v = self.options.get(name)
+        d = self.__dict__
+        if "options" in d:
+            v = d["options"].get(name)
+        else:  # checks ask per release: each option is looked up in the text once
+            seen = d.setdefault("_seen", {})
+            v = seen[name] if name in seen else seen.setdefault(name, config_value(d["_text"], name))
         if v is None or v == "n":
             return ABSENT
         if v == "m":
@@ -51,10 +65,16 @@ _LINES = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*)$", re.M)
 _ODD = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")  # line ends splitlines() knows
 
 
+def _plain(text: str) -> bool:
+    """Text where the whole-text scan gives what the per-line loop gives: ASCII, only \\n line
+    ends, no line with leading whitespace and none with trailing whitespace."""
+    return (text.isascii() and not any(c in text for c in _ODD) and text[:1] not in (" ", "\t")
+            and "\n " not in text and "\n\t" not in text)
+
+
 def parse_config(text: str) -> dict[str, str]:
     """`CONFIG_X=y` lines into {X: y}; quotes kept as written; anything else ignored."""
-    if text.isascii() and not any(c in text for c in _ODD) and text[:1] not in (" ", "\t") \
-            and "\n " not in text and "\n\t" not in text:
+    if _plain(text):
         pairs = _LINES.findall(text)
         if not any(v.endswith((" ", "\t")) for _, v in pairs):
             return dict(pairs)
@@ -64,6 +84,28 @@ def parse_config(text: str) -> dict[str, str]:
         if m:
             out[m.group(1)] = m.group(2)
     return out
+
+
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _scannable(text: str) -> bool:
+    """Plain text (see _plain) with no trailing whitespace on any line: each `CONFIG_X=` line
+    is then an entry of parse_config(text) as written, so one option can be looked up alone."""
+    return _plain(text) and " \n" not in text and "\t\n" not in text and not text.endswith((" ", "\t"))
+
+
+def config_value(text: str, name: str) -> str | None:
+    """parse_config(text).get(name) for a text _scannable() accepts, without building the
+    dict: the value of the last `CONFIG_<name>=` line (a later line overrides, as in the dict)."""
+    if not _NAME.fullmatch(name):
+        return None  # no such key can come out of the line pattern
+    key = "CONFIG_" + name + "="
+    at = text.rfind("\n" + key) + 1
+    if not at and not text.startswith(key):
+        return None
+    end = text.find("\n", at)
+    return text[at + len(key):end if end >= 0 else len(text)]
 
 
 def parse(sections: Sections) -> KconfigFacts:
@@ -80,11 +122,18 @@ def parse(sections: Sections) -> KconfigFacts:
                 # bomb cut at the cap, a read that failed part-way).
                 f.reason = s.why()
                 continue
-            opts = parse_config(s.text or "")
-            if not opts:
+            text = s.text or ""
+            lazy = _scannable(text)
+            # For such a text, a CONFIG_ line the pattern finds is what makes the dict non-empty.
+            if not (_LINES.search(text) if lazy else parse_config(text)):
                 f.reason = f"{path}: no CONFIG_ lines (empty or not a kernel config)"
                 continue
-            f.source, f.options, f.reason = path, opts, None
+            f.source, f.reason = path, None
+            if lazy:  # `options` is built from the text on first read (see KconfigFacts)
+                f.__dict__["_text"] = text
+                del f.__dict__["options"]
+            else:
+                f.options = parse_config(text)
             return f
     if f.reason is None:
         f.reason = ("no kernel config found (looked in " + ", ".join(f.searched) + ")"
