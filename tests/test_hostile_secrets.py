@@ -14,7 +14,7 @@ import pytest
 from hostile import copy_root, nodecheck
 
 SECRETS = ["hunter2-registry-pw", "c2VjcmV0LWF1dGg=", "eyJ-identity-token", "splunk-8c1f-token",
-           "proxy-pw-0042", "crio-secret-77", "kubelet-bearer-99", "mirror-pw-13"]
+           "proxy-pw-0042", "crio-secret-77", "kubelet-bearer-99", "mirror-pw-13", "next-line-pw-21"]
 
 CONTAINERD = """version = 2
 root = "/var/lib/containerd"
@@ -31,7 +31,9 @@ DAEMON = """{
   "data-root": "/var/lib/docker",
   "bip": "172.20.0.1/16",
   "log-driver": "splunk",
-  "log-opts": {"splunk-token": "splunk-8c1f-token", "splunk-url": "https://splunk.example.com:8088"},
+  "log-opts": {"splunk-token": "splunk-8c1f-token", "splunk-url": "https://splunk.example.com:8088",
+               "splunk-password":
+                 "next-line-pw-21"},
   "proxies": {"http-proxy": "http://alice:proxy-pw-0042@proxy.example.com:3128"},
   "registry-mirrors": ["https://bob:mirror-pw-13@mirror.example.com"],
   "features": {"time-namespaces": false}

@@ -416,7 +416,9 @@ filt dpkg-status /var/lib/dpkg/status "$CAP" lawk -v want=" $PKGS " '
 RPMDB=
 for d in /var/lib/rpm /usr/lib/sysimage/rpm; do
   for f in rpmdb.sqlite Packages Packages.db; do
-    if [ -z "$RPMDB" ] && inroot "$d/$f" && [ -f "$RP" ]; then RPMDB=$d; fi
+    # rpm opens $R$RPMDB itself, following links as the controller sees them: so RPMDB is
+    # the directory's resolution inside the root (no link left in it).
+    if [ -z "$RPMDB" ] && inroot "$d/$f" && [ -f "$RP" ]; then RPMDB=${RP%/*}; RPMDB=${RPMDB#"$R"}; fi
   done
 done
 if [ -n "$RPMDB" ]; then
@@ -468,7 +470,9 @@ V='"[^"\\]*\(\\.[^"\\]*\)*"'
 RED=
 for w in '[Aa][Uu][Tt][Hh]' '[Pp][Aa][Ss][Ss]' '[Tt][Oo][Kk][Ee][Nn]' '[Ss][Ee][Cc][Rr][Ee][Tt]' \
   '[Cc][Rr][Ee][Dd][Ee][Nn][Tt][Ii][Aa][Ll]'; do
-  RED="${RED}s/\\(\"${K}${w}${K}\"[[:space:]]*:[[:space:]]*\\)${V}/\\1\"<redacted>\"/g
+  # A key whose value starts on the next line: that line is joined first (N).
+  RED="${RED}/\"${K}${w}${K}\"[[:space:]]*:[[:space:]]*\$/N
+s/\\(\"${K}${w}${K}\"[[:space:]]*:[[:space:]]*\\)${V}/\\1\"<redacted>\"/g
 "
 done
 filt /etc/docker/daemon.json /etc/docker/daemon.json "$CAP" sed -e "$RED" \
