@@ -189,6 +189,41 @@ def test_identity_without_pod_create_gets_unknown_not_a_guess(k8s_cluster, psa_n
     assert doc["verdict"] == "unknown" and r.returncode == 3
 
 
+def _can_i(c, kubeconfig, *args) -> str:
+    return c.kubectl("auth", "can-i", *args, kubeconfig=kubeconfig, check=False).stdout.strip()
+
+
+def test_rendered_cluster_rbac_is_enough_and_nothing_more(k8s_cluster, psa_namespaces):
+    """`nodecheck k8s render --cluster-rbac`, applied by an admin, lets `k8s cluster` decide every check it
+    decides as cluster-admin, and grants nothing the check does not call (asked of the real authorizer)."""
+    c = k8s_cluster
+    ns, user = psa_namespaces["privileged"], "ncc-cluster-checker"
+    r = subprocess.run([NODECHECK, "k8s", "render", "--cluster-rbac", "--user", user, "-n", ns],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    c.kubectl("apply", "-f", "-", input=r.stdout)
+    kc = c.kubeconfig_for(user)
+    try:
+        r_user, doc_user = cluster_cmd(c, "-n", ns, kubeconfig=kc)
+        r_admin, doc_admin = cluster_cmd(c, "-n", ns)
+        jsonschema.validate(doc_user, CLUSTER_SCHEMA)
+        assert "forbidden" not in (r_user.stderr + r_user.stdout).lower()
+        got = {k: (v["status"], v["message"]) for k, v in by_id(doc_user["checks"]).items()}
+        want = {k: (v["status"], v["message"]) for k, v in by_id(doc_admin["checks"]).items()}
+        assert got == want and "unknown" not in {s for s, _ in got.values()}, got
+        assert r_user.returncode == r_admin.returncode
+        yes = [("create", "pods", "-n", ns), ("list", "nodes"), ("list", "mutatingwebhookconfigurations"),
+               ("get", "runtimeclasses/sysbox-runc"), ("get", "/version")]
+        no = [("create", "pods", "-n", "default"), ("delete", "pods", "-n", ns), ("get", "pods", "-n", ns),
+              ("get", "secrets", "-n", ns), ("patch", "nodes"), ("get", "nodes"), ("watch", "nodes"),
+              ("get", "runtimeclasses/other"), ("create", "runtimeclasses"), ("create", "pods", "--subresource=exec", "-n", ns),
+              ("update", "mutatingwebhookconfigurations")]
+        assert {a: _can_i(c, kc, *a) for a in yes} == {a: "yes" for a in yes}
+        assert {a: _can_i(c, kc, *a) for a in no} == {a: "no" for a in no}
+    finally:
+        c.kubectl("delete", "-f", "-", input=r.stdout, check=False)
+
+
 def test_api_server_stopped_is_exit_4(k8s_cluster, psa_namespaces):
     k8s_cluster.stop_apiserver()
     try:

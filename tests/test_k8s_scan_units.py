@@ -86,8 +86,24 @@ def test_render_rbac_cli():
     assert all(d["metadata"].get("namespace", "pre") == "pre" for d in docs)
 
 
+def test_cluster_rbac_documents_validate_and_name_only_the_cluster_check_calls():
+    docs = RBAC.cluster_check_documents("coder", "sysbox-runc", RBAC.subjects(["ci"]))
+    for d in docs:
+        _validate(d)
+    assert [d["kind"] for d in docs] == ["Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"]
+    assert docs[0]["metadata"]["namespace"] == docs[2]["metadata"]["namespace"] == "coder"
+    assert docs[0]["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}]
+    rules = docs[1]["rules"]
+    assert {"nonResourceURLs": ["/version"], "verbs": ["get"]} in rules
+    rc = next(r for r in rules if r.get("resources") == ["runtimeclasses"])
+    assert rc["verbs"] == ["get"] and rc["resourceNames"] == ["sysbox-runc"]
+    assert not any("*" in str(r) for r in rules) and docs[3]["metadata"]["name"].endswith("-coder")
+
+
 @pytest.mark.parametrize("args, says", [
     (["k8s", "render", "--user", "alice"], "go with --rbac"),
+    (["k8s", "render", "--rbac", "--cluster-rbac"], "separate"),
+    (["k8s", "render", "--cluster-rbac", "--daemonset"], "rights only"),
     (["k8s", "render", "--rbac", "--serviceaccount", "nocolon"], "NAMESPACE:NAME"),
     (["k8s", "render", "--rbac", "--job", "--nodes", "2"], "scanner's rights only"),
     (["k8s", "scan", "--use-daemonset", "ds", "--keep"], "Job mode only"),

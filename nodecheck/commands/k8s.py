@@ -62,6 +62,11 @@ def _valid_image(v: str) -> str:
                    "pod's ServiceAccount (no rights), the scanner's Role (jobs create/delete/get, pods get/list, "
                    "pods/log get, events list) and ClusterRole (nodes get/list), and with --user/--group/"
                    "--serviceaccount the bindings.")
+@click.option("--cluster-rbac", is_flag=True,
+              help="Instead: what `nodecheck k8s cluster -n NS` needs: a Role in the workspace namespace NS "
+                   "(pods create: the dry-run; RBAC has no dry-run-only verb) and a ClusterRole (get /version, "
+                   "list mutatingwebhookconfigurations and nodes, get the sysbox-runc RuntimeClass), and with "
+                   "--user/--group/--serviceaccount the bindings. The namespace itself is not rendered.")
 @click.option("--user", "rbac_users", multiple=True, metavar="NAME", help="--rbac: bind to this user (repeatable).")
 @click.option("--group", "rbac_groups", multiple=True, metavar="NAME", help="--rbac: bind to this group (repeatable).")
 @click.option("--serviceaccount", "rbac_sas", multiple=True, metavar="NAMESPACE:NAME",
@@ -70,15 +75,19 @@ def _valid_image(v: str) -> str:
                 file_help="Write the manifests to PATH instead of stdout (atomically).",
                 help="yaml: multi-document YAML (default); json: one v1 List. Both work with `kubectl apply -f`.")
 def render(job: bool, daemonset: bool, image: str, namespace: str, nodes: int | None, with_: tuple[str, ...],
-           nfd: bool, output: str, output_file: str | None, rbac: bool = False, **subjects) -> None:
+           nfd: bool, output: str, output_file: str | None, rbac: bool = False, cluster_rbac: bool = False,
+           **subjects) -> None:
     """Print ready manifests: `nodecheck k8s render | kubectl apply -f -`.
 
     The same manifests as deploy/ (kustomize). Each pod prints one JSON report line, named
     after its Kubernetes node (NODE_NAME from the downward API);
     `kubectl logs -n NS -l app.kubernetes.io/name=nodecheck -c scan` gathers the fleet.
     """
-    if rbac or any(subjects.values()):
-        docs = _rbac_documents(rbac, job or daemonset or nodes is not None or with_ or nfd, namespace, **subjects)
+    if rbac and cluster_rbac:
+        raise click.UsageError("--rbac (for k8s scan) and --cluster-rbac (for k8s cluster) are separate: pass one")
+    if rbac or cluster_rbac or any(subjects.values()):
+        docs = _rbac_documents(rbac or cluster_rbac, job or daemonset or nodes is not None or with_ or nfd, namespace,
+                               cluster=cluster_rbac, **subjects)
         if output == "json":
             write_json({"apiVersion": "v1", "kind": "List", "items": docs}, output_file)
         else:
@@ -98,10 +107,11 @@ def render(job: bool, daemonset: bool, image: str, namespace: str, nodes: int | 
         write_text(_render.dump(docs), output_file)
 
 
-def _rbac_documents(rbac: bool, workload_options: bool, namespace: str, rbac_users, rbac_groups, rbac_sas) -> list:
+def _rbac_documents(rbac: bool, workload_options: bool, namespace: str, rbac_users, rbac_groups, rbac_sas,
+                    cluster: bool = False) -> list:
     from ..k8s import rbac as _rbac
     if not rbac:
-        raise click.UsageError("--user, --group and --serviceaccount go with --rbac")
+        raise click.UsageError("--user, --group and --serviceaccount go with --rbac or --cluster-rbac")
     if workload_options:
         raise click.UsageError("--rbac renders the scanner's rights only: drop --job/--daemonset/--nodes/--with/--nfd")
     try:
@@ -111,6 +121,9 @@ def _rbac_documents(rbac: bool, workload_options: bool, namespace: str, rbac_use
     if not subj:
         click.echo("nodecheck: no --user/--group/--serviceaccount given: the Role and ClusterRole are rendered "
                    "without bindings", err=True)
+    if cluster:
+        from ..k8s import requirements
+        return _rbac.cluster_check_documents(namespace, requirements.load().runtime_class, subj)
     return _rbac.documents(namespace, subj)
 
 

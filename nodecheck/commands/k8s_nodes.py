@@ -147,7 +147,8 @@ def cluster(kubeconfig, context, request_timeout, namespace, caching, shiftfs_au
     cluster.gpu               GPU nodes on cloud VMs (GPU CVMs are bare-metal only)
 
     Needs: create pods in NS (dry-run only), list mutatingwebhookconfigurations, get
-    runtimeclasses, list nodes. A call this identity may not make gives that check unknown.
+    runtimeclasses, list nodes, get /version: `nodecheck k8s render --cluster-rbac -n NS --user
+    NAME` renders exactly these. A call this identity may not make gives that check unknown.
     """
     from ..k8s import client
     from ..k8s import cluster_checks as cc

@@ -17,6 +17,23 @@ Two identities, two sets of rights:
   Nothing else: no watch, no deletecollection, no pods create/delete (the Job controller
   creates the pods and the garbage collector deletes them), no secrets, no namespaces.
   `--use-daemonset` needs a subset (pods, pods/log, events, nodes).
+
+The identity running `nodecheck k8s cluster` (`nodecheck k8s render --cluster-rbac -n WORKSPACE_NS`):
+exactly the calls nodecheck/k8s/cluster_checks.py makes:
+
+  | call the cluster check makes                                | rule                                    |
+  |-------------------------------------------------------------|-----------------------------------------|
+  | GET /version (Kubernetes version vs the docs' minimum)      | ClusterRole: nonResourceURLs /version get |
+  | dry-run create of the CVM-shaped pod in the workspace NS    | Role in that NS: pods create            |
+  | list mutatingwebhookconfigurations (sidecar injectors)      | ClusterRole: list                       |
+  | list Nodes (RuntimeClass selector, GPU nodes)               | ClusterRole: nodes list                 |
+  | get the sysbox-runc RuntimeClass                            | ClusterRole: runtimeclasses get, resourceNames [sysbox-runc] |
+
+  RBAC has no dry-run-only verb: `pods create` lets this identity create real pods in the
+  workspace namespace (PodSecurity still applies). Bind it to a CI identity, or delete the
+  binding after the check. The workspace namespace itself is Coder's: it is not rendered.
+  /version is also readable by every authenticated identity through the default
+  system:public-info-viewer binding; it is listed so the Role still works where that was removed.
 """
 
 from __future__ import annotations
@@ -35,6 +52,23 @@ ROLE_RULES = [
 CLUSTER_RULES = [
     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
 ]
+
+
+CLUSTER_CHECK = "nodecheck-cluster-check"
+CLUSTER_CHECK_ROLE_RULES = [
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]},
+]
+
+
+def cluster_check_rules(runtime_class: str) -> list[dict]:
+    return [
+        {"nonResourceURLs": ["/version"], "verbs": ["get"]},
+        {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["mutatingwebhookconfigurations"],
+         "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]},
+        {"apiGroups": ["node.k8s.io"], "resources": ["runtimeclasses"], "verbs": ["get"],
+         "resourceNames": [runtime_class]},
+    ]
 
 
 def _meta(name: str, ns: str | None = None) -> dict:
@@ -76,4 +110,23 @@ def documents(ns: str = R.DEFAULT_NAMESPACE, subj: list[dict] | None = None) -> 
                      "metadata": _meta(f"{CLUSTER_ROLE}-{ns}"), "subjects": subj,
                      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                                  "name": CLUSTER_ROLE}})
+    return docs
+
+
+def cluster_check_documents(ns: str, runtime_class: str, subj: list[dict] | None = None) -> list[dict]:
+    """`nodecheck k8s cluster`'s Role (in the workspace namespace) and ClusterRole, and with
+    subjects their bindings. No namespace document: the workspace namespace is Coder's."""
+    rb = "rbac.authorization.k8s.io"
+    docs = [
+        {"apiVersion": f"{rb}/v1", "kind": "Role", "metadata": _meta(CLUSTER_CHECK, ns),
+         "rules": [dict(r) for r in CLUSTER_CHECK_ROLE_RULES]},
+        {"apiVersion": f"{rb}/v1", "kind": "ClusterRole", "metadata": _meta(CLUSTER_CHECK),
+         "rules": cluster_check_rules(runtime_class)},
+    ]
+    if subj:
+        docs.append({"apiVersion": f"{rb}/v1", "kind": "RoleBinding", "metadata": _meta(CLUSTER_CHECK, ns),
+                     "subjects": subj, "roleRef": {"apiGroup": rb, "kind": "Role", "name": CLUSTER_CHECK}})
+        docs.append({"apiVersion": f"{rb}/v1", "kind": "ClusterRoleBinding",
+                     "metadata": _meta(f"{CLUSTER_CHECK}-{ns}"), "subjects": subj,
+                     "roleRef": {"apiGroup": rb, "kind": "ClusterRole", "name": CLUSTER_CHECK}})
     return docs
