@@ -203,6 +203,8 @@ def run_tools(lab, hosts, tools: list[str], forks: int, work: Path, peers_bin: P
             continue
         env = dict(os.environ, NODECHECK_NO_PROGRESS="1", NO_COLOR="1", ANSIBLE_HOST_KEY_CHECKING="True",
                    ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+        if tool == "nodecheck":
+            env["PYTHONPATH"] = str(REPO)  # the nodecheck of the tree this script is in (see main)
         cp = tempfile.mkdtemp(prefix="ncbench-cp-")
         env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = cp
         env["ANSIBLE_LOCAL_TEMP"] = cp
@@ -280,7 +282,7 @@ def pyinfra_ok(stderr: str, stdout: str, hosts) -> int | None:
 def single_host(lab, work: Path, n: int = 7) -> dict:
     """One host: nodecheck scan vs bare `ssh host true` (default kex and curve25519)."""
     h = lab.hosts[0]
-    env = dict(os.environ, NODECHECK_NO_PROGRESS="1")
+    env = dict(os.environ, NODECHECK_NO_PROGRESS="1", PYTHONPATH=str(REPO))
     base = ["ssh", "-i", lab.key, "-o", f"UserKnownHostsFile={lab.known_hosts}", "-o", "BatchMode=yes",
             "-o", "StrictHostKeyChecking=yes", "-o", "ControlMaster=no", "-F", "/dev/null"]
     cmds = {
@@ -350,7 +352,13 @@ def main() -> None:
         deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
     skip = {tuple(x.split("@")) for x in a.skip.split(",") if x}
     sizes = [int(x) for x in a.sizes.split(",")]
-    results = {"argv": sys.argv, "nproc": os.cpu_count(), "runs": [], "single": {}, "local": {},
+    # The tree measured is the one this script lives in (PYTHONPATH for the nodecheck runs, and
+    # sys.path for the in-process ones): run it from a `git archive` snapshot so that edits in a
+    # shared working tree cannot change the code between (or during) the rows.
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True).stdout.strip()
+    commit = commit or (REPO / "COMMIT").read_text().strip() if (REPO / "COMMIT").exists() else commit
+    results = {"argv": sys.argv, "nproc": os.cpu_count(), "tree": str(REPO), "commit": commit, "runs": [], "single": {}, "local": {},
                "limits": {k: list(v) for k, v in limits.items()}, "skip": sorted("@".join(x) for x in skip),
                "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "uptime_at_start": subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip()}
