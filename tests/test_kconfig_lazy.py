@@ -73,6 +73,9 @@ PIECES = st.sampled_from(["CONFIG_", "CONFIG_A", "CONFIG_B", "=", "y", "m", "n",
 @example("CONFIG_AB=y\nCONFIG_A=")
 @example("# CONFIG_A is not set\nCONFIG_B=y")
 @example("xCONFIG_A=y")
+@example("\t CONFIG_A=m \t\n# CONFIG_A=y\nxCONFIG_A=y\nCONFIG_CONFIG_A=y")
+@example(" CONFIG_B=y")
+@example("CONFIG_A= \t")
 @given(st.lists(PIECES, max_size=30).map("".join))
 def test_generated_text(text):
     check(text, NAMES)

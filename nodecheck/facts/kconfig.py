@@ -87,25 +87,33 @@ def parse_config(text: str) -> dict[str, str]:
 
 
 _NAME = re.compile(r"[A-Za-z0-9_]+")
+_ANY = re.compile(r"^[ \t]*CONFIG_[A-Za-z0-9_]+=", re.M)
 
 
 def _scannable(text: str) -> bool:
-    """Plain text (see _plain) with no trailing whitespace on any line: each `CONFIG_X=` line
-    is then an entry of parse_config(text) as written, so one option can be looked up alone."""
-    return _plain(text) and " \n" not in text and "\t\n" not in text and not text.endswith((" ", "\t"))
+    """ASCII with \\n as the only line end splitlines() knows: the per-line loop's lines are
+    then the \\n-separated ones and strip() removes only spaces and tabs, so one option can be
+    looked up alone (two C-speed scans; a whole-text check for stray whitespace would cost
+    as much as the lookups it saves)."""
+    return text.isascii() and not any(c in text for c in _ODD)
 
 
 def config_value(text: str, name: str) -> str | None:
     """parse_config(text).get(name) for a text _scannable() accepts, without building the
-    dict: the value of the last `CONFIG_<name>=` line (a later line overrides, as in the dict)."""
+    dict: the last line that is `CONFIG_<name>=value` once stripped (a later line overrides,
+    as in the dict), its value stripped as the loop strips the line."""
     if not _NAME.fullmatch(name):
         return None  # no such key can come out of the line pattern
     key = "CONFIG_" + name + "="
-    at = text.rfind("\n" + key) + 1
-    if not at and not text.startswith(key):
-        return None
-    end = text.find("\n", at)
-    return text[at + len(key):end if end >= 0 else len(text)]
+    at = len(text)
+    while True:
+        at = text.rfind(key, 0, at)
+        if at < 0:
+            return None
+        bol = text.rfind("\n", 0, at) + 1
+        if not text[bol:at].strip(" \t"):  # only indentation before the key: this line is one
+            end = text.find("\n", at)
+            return text[at + len(key):end if end >= 0 else len(text)].rstrip(" \t")
 
 
 def parse(sections: Sections) -> KconfigFacts:
@@ -124,8 +132,8 @@ def parse(sections: Sections) -> KconfigFacts:
                 continue
             text = s.text or ""
             lazy = _scannable(text)
-            # For such a text, a CONFIG_ line the pattern finds is what makes the dict non-empty.
-            if not (_LINES.search(text) if lazy else parse_config(text)):
+            # For such a text, a line that is a CONFIG_ line once stripped makes the dict non-empty.
+            if not (_ANY.search(text) if lazy else parse_config(text)):
                 f.reason = f"{path}: no CONFIG_ lines (empty or not a kernel config)"
                 continue
             f.source, f.reason = path, None
