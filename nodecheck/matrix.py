@@ -89,6 +89,15 @@ def parse_version(text: str | int | float | None) -> Version | None:
         return Version(m.group(1)) if m else None
 
 
+@lru_cache(maxsize=256)
+def _specifier_set(text: str):
+    """A PEP 440 specifier, parsed once: each node asks for the same few per release (never
+    mutated by its users; packaging.specifiers is imported on first use)."""
+    from packaging.specifiers import SpecifierSet
+
+    return SpecifierSet(text)
+
+
 def _cmp_versions(fact: Version, value: Version) -> int:
     """Compare on as many release components as `value` gives (kernel 6.17.2 == "6.17").
 
@@ -248,9 +257,7 @@ class KernelThreshold:
     def applies_to(self, release: str | Version) -> bool:
         if self.releases is None:
             return True
-        from packaging.specifiers import SpecifierSet
-
-        return Version(str(release)) in SpecifierSet(self.releases)
+        return Version(str(release)) in _specifier_set(self.releases)
 
     def met_by(self, kernel: str) -> bool | None:
         have = parse_version(kernel)
@@ -471,11 +478,9 @@ class Matrix:
 
     def host_tools_for(self, release: str | Version) -> tuple[Mapping[str, Any], ...]:
         """The host_tools entries a release needs (an entry without `releases` applies to all)."""
-        from packaging.specifiers import SpecifierSet
-
         v = Version(str(release))
         return tuple(h for h in self.raw.get("host_tools", [])
-                     if "releases" not in h or v in SpecifierSet(h["releases"]))
+                     if "releases" not in h or v in _specifier_set(h["releases"]))
 
     @property
     def versions(self) -> tuple[str, ...]:
