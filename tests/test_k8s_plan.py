@@ -149,6 +149,31 @@ def test_managed_pools_warn_per_node_with_the_pool_setting(labels, provider_id, 
     assert "sysbox-install=yes" in w.replace(": ", "=") or "sysbox-install: yes" in w
 
 
+def test_managed_pools_have_one_source_the_matrix(tmp_path):
+    """The install plan's warning and `k8s nodes`' remediation print the same setting, taken from
+    matrix/kubernetes.yaml, for every pool label the matrix lists; a matrix edit changes both."""
+    from nodecheck.k8s import nodes as N
+    from nodecheck.k8s import requirements
+    req = requirements.load()
+    want = dict([kp.LABEL_SYSBOX, kp.LABEL_FUSE])
+    for pool in req.managed_pools:
+        for key in pool.labels:
+            setting = pool.setting("np-7", want)
+            a = plan([kp.HostInput("a", "pass")], [node("a", labels={key: "np-7"})]).nodes[0]
+            assert a.warnings and a.warnings[0].endswith(setting), (key, a.warnings)
+            f = next(f for f in N.node_findings(N.parse_node(node("a", labels={key: "np-7"})), None, req, M.newest)
+                     if f.id == "kubernetes.managed-pool")
+            assert f.remediation.endswith(setting), (key, f.remediation)
+    text = requirements.default_file().read_text().replace("karpenter.sh/nodepool", "example.com/pool")
+    alt = tmp_path / "kubernetes.yaml"
+    alt.write_text(text)
+    custom = requirements.load(str(alt))
+    n = kp.NodeInfo.from_object(node("a", labels={"example.com/pool": "p"}))
+    assert kp.managed_pool(n, want, req=custom).provider == "Karpenter"
+    assert kp.managed_pool(kp.NodeInfo.from_object(node("a", labels={"karpenter.sh/nodepool": "p"})), want,
+                           req=custom) is None
+
+
 def test_one_node_claimed_by_two_hosts_is_an_error():
     p = plan([kp.HostInput("a", "pass", address="10.0.0.1"), kp.HostInput("b", "pass", address="10.0.0.1")],
              [node("n", ip="10.0.0.1")])

@@ -41,17 +41,9 @@ KUBELET_HELPER = "https://github.com/nestybox/sysbox-pkgr/blob/47ab416/k8s/scrip
 RUNTIMES: dict[str, str | None] = {"containerd": None, "cri-o": None}
 DOCKERSHIM_LAST_MINOR = (1, 23)
 
-# Managed node pools: (label or providerID prefix) -> provider. Labels set through the API
-# on such nodes are lost when the pool replaces the node (upgrade, autoscaling, repair).
-POOL_LABELS = (
-    ("eks.amazonaws.com/nodegroup", "eks"),
-    ("alpha.eksctl.io/nodegroup-name", "eks"),
-    ("karpenter.sh/nodepool", "karpenter"),
-    ("cloud.google.com/gke-nodepool", "gke"),
-    ("kubernetes.azure.com/agentpool", "aks"),
-    ("agentpool", "aks"),
-)
-PROVIDER_IDS = (("aws://", "aws"), ("gce://", "gke"), ("azure://", "aks"))
+# Managed node pools (their labels, providerID schemes and the setting to use instead of API
+# labels) are data of matrix/kubernetes.yaml `managed_pools` / `cloud_instances`, the same list
+# `nodecheck k8s nodes` warns from (nodecheck/k8s/requirements.py): one source.
 
 
 @dataclass(frozen=True)
@@ -93,12 +85,12 @@ class NodeInfo:
 
 @dataclass(frozen=True)
 class ManagedPool:
-    provider: str  # eks gke aks karpenter aws
+    provider: str  # the matrix's provider name: EKS GKE AKS Karpenter, or AWS/GCE/Azure for a bare instance
     pool: str | None
     setting: str  # what to set instead of API labels
 
     def warning(self, node: str) -> str:
-        where = f"{self.provider.upper()} node pool {self.pool!r}" if self.pool else f"a {self.provider.upper()} instance"
+        where = f"{self.provider} node pool {self.pool!r}" if self.pool else f"a cloud instance ({self.provider}) in no managed pool"
         return (f"node {node} is in {where}: labels set through the API are lost when the pool replaces "
                 f"the node; set them on the pool instead: {self.setting}")
 
@@ -170,36 +162,16 @@ def match_node(host: HostInput, nodes: Iterable[NodeInfo]) -> tuple[NodeInfo | N
     return None, f"no Node matches (tried {tried}); set k8s_node_name or check the kubeconfig's cluster"
 
 
-def managed_pool(node: NodeInfo, labels: Mapping[str, str]) -> ManagedPool | None:
-    """The managed pool a node belongs to, and how to label the pool instead of the node."""
-    want = ",".join(f"{k}={v}" for k, v in labels.items()) or "LABEL=VALUE"
-    provider = pool = None
-    for key, prov in POOL_LABELS:
-        if node.labels.get(key):
-            provider, pool = prov, node.labels[key]
-            break
-    if provider is None:
-        for prefix, prov in PROVIDER_IDS:
-            if (node.provider_id or "").startswith(prefix):
-                provider = prov
-                break
-    if provider is None:
+def managed_pool(node: NodeInfo, labels: Mapping[str, str], req=None) -> ManagedPool | None:
+    """The managed pool a node belongs to, and how to label the pool instead of the node
+    (matrix/kubernetes.yaml; `req`: a loaded nodecheck.k8s.requirements.Requirements)."""
+    if req is None:
+        from ..k8s import requirements
+        req = requirements.load()
+    m = req.managed_pool(node.labels, node.provider_id, labels)
+    if m is None:
         return None
-    p = pool or "POOL"
-    if provider == "eks":
-        setting = (f"aws eks update-nodegroup-config --cluster-name CLUSTER --nodegroup-name {p} "
-                   f"--labels 'addOrUpdateLabels={{{want}}}' (eksctl: managedNodeGroups[].labels)")
-    elif provider == "gke":
-        setting = (f"gcloud container node-pools update {p} --cluster CLUSTER --node-labels={want} "
-                   "(replaces the pool's labels: list the existing ones too)")
-    elif provider == "aks":
-        setting = (f"az aks nodepool update --resource-group RG --cluster-name CLUSTER --name {p} "
-                   f"--labels {want.replace(',', ' ')}")
-    elif provider == "karpenter":
-        setting = f"NodePool {p}: spec.template.metadata.labels: {{{want.replace('=', ': ')}}}"
-    else:  # a cloud instance outside a managed pool (self-managed group)
-        setting = f"the kubelet's --node-labels={want} in the instance template / user data"
-    return ManagedPool(provider=provider, pool=pool, setting=setting)
+    return ManagedPool(provider=m.provider, pool=m.pool, setting=m.setting)
 
 
 def installer_refusal(node: NodeInfo, minors: Iterable[str], eol_minors: Iterable[str] = (),

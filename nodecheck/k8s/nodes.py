@@ -159,8 +159,9 @@ def parse_node(node: dict) -> NodeFacts:
 
 def managed_membership(nf: NodeFacts, req: Requirements) -> ManagedMembership | None:
     for pool in req.managed_pools:
-        if nf.labels.get(pool.label):
-            return ManagedMembership(pool, str(nf.labels[pool.label]))
+        for key in pool.labels:
+            if nf.labels.get(key):
+                return ManagedMembership(pool, str(nf.labels[key]))
     return None
 
 
@@ -232,12 +233,12 @@ def node_findings(nf: NodeFacts, facts: Facts, req: Requirements, release) -> li
     out.append(_runtime_finding(nf, req, release))
     m = managed_membership(nf, req)
     if m:
-        labels = "sysbox-install=yes"
+        labels = {"sysbox-install": "yes", "smarter-device-manager": "enabled"}
         out.append(Finding(
             "kubernetes.managed-pool", WARN,
             f"node of {m.pool.provider} pool {m.name!r} ({m.pool.label}): labels set through the API "
             "(sysbox-install, smarter-device-manager) are lost when the pool replaces the node",
-            "Set the labels on the pool instead: " + m.pool.how_to_label.format(pool=m.name, labels=labels),
+            "Set the labels on the pool instead: " + m.pool.setting(m.name, labels),
             m.pool.source))
     out.append(_gpu_finding(nf, req))
     return out

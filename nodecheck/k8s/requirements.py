@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Mapping
 
 import jsonschema
 import yaml
@@ -32,11 +33,42 @@ class RuntimeRule:
         return scheme == self.scheme and (self.version_contains is None or self.version_contains in version)
 
 
+def _labels_text(labels: Mapping[str, str], style: str) -> str:
+    pairs = list(labels.items()) or [("LABEL", "VALUE")]
+    if style == "space":
+        return " ".join(f"{k}={v}" for k, v in pairs)
+    if style == "yaml":
+        return ", ".join(f"{k}: {v}" for k, v in pairs)
+    return ",".join(f"{k}={v}" for k, v in pairs)
+
+
 @dataclass(frozen=True)
 class ManagedPool:
     provider: str
     label: str
     how_to_label: str  # with {pool} and {labels}
+    source: str
+    also_labels: tuple[str, ...] = ()
+    provider_id_scheme: str | None = None
+    labels_style: str = "csv"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (self.label, *self.also_labels)
+
+    def setting(self, pool: str | None, labels: Mapping[str, str]) -> str:
+        """What to set on the pool instead of labelling its nodes through the API."""
+        return self.how_to_label.format(pool=pool or "POOL", labels=_labels_text(labels, self.labels_style))
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A node's managed pool (or cloud instance group) and how to label it so the labels survive."""
+
+    provider: str
+    pool: str | None  # None: a cloud instance in no managed pool
+    label: str | None  # the label that said so (None: the providerID did)
+    setting: str
     source: str
 
 
@@ -65,6 +97,9 @@ class Requirements:
     min_version_source: str
     runtimes: tuple[RuntimeRule, ...]
     managed_pools: tuple[ManagedPool, ...]
+    cloud_instance_schemes: dict
+    cloud_instance_how_to_label: str
+    cloud_instance_source: str
     gpu_resource: str
     gpu_present_label: str | None
     cloud_vm_schemes: tuple[str, ...]
@@ -83,6 +118,23 @@ class Requirements:
         # The most specific rule first (one with version_contains), then the plain scheme.
         rules = sorted(self.runtimes, key=lambda r: r.version_contains is None)
         return next((r for r in rules if r.matches(scheme, version)), None)
+
+    def managed_pool(self, labels: Mapping[str, str], provider_id: str | None,
+                     want: Mapping[str, str]) -> Membership | None:
+        """The managed pool a node is in (by its pool labels, in the matrix's order), else the
+        cloud instance group its providerID names; None for a node of neither. `want`: the labels
+        the admin should set there instead."""
+        for pool in self.managed_pools:
+            for key in pool.labels:
+                if labels.get(key):
+                    return Membership(pool.provider, str(labels[key]), key, pool.setting(str(labels[key]), want),
+                                      pool.source)
+        scheme = (provider_id or "").split(":", 1)[0] if "://" in (provider_id or "") else ""
+        if scheme in self.cloud_instance_schemes:
+            return Membership(self.cloud_instance_schemes[scheme], None, None,
+                              self.cloud_instance_how_to_label.format(labels=_labels_text(want, "csv")),
+                              self.cloud_instance_source)
+        return None
 
     def cvm_row(self, caching: bool, shiftfs_autoload: bool) -> HostPathRow:
         for row in self.cvm_rows:
@@ -112,8 +164,13 @@ def load(path: str | None = None) -> Requirements:
         min_version=data["min_version"]["value"], min_version_source=data["min_version"]["source"],
         runtimes=tuple(RuntimeRule(r["scheme"], r["status"], r["source"], r.get("version_contains"),
                                    r.get("name"), r.get("note", "")) for r in data["container_runtimes"]),
-        managed_pools=tuple(ManagedPool(m["provider"], m["label"], m["how_to_label"], m["source"])
+        managed_pools=tuple(ManagedPool(m["provider"], m["label"], m["how_to_label"], m["source"],
+                                        tuple(m.get("also_labels", ())), m.get("provider_id_scheme"),
+                                        m.get("labels_style", "csv"))
                             for m in data["managed_pools"]),
+        cloud_instance_schemes=dict(data.get("cloud_instances", {}).get("provider_id_schemes", {})),
+        cloud_instance_how_to_label=data.get("cloud_instances", {}).get("how_to_label", "--node-labels={labels}"),
+        cloud_instance_source=data.get("cloud_instances", {}).get("source", ""),
         gpu_resource=gpu["resource"], gpu_present_label=gpu.get("present_label"),
         cloud_vm_schemes=tuple(gpu["cloud_vm_provider_schemes"]),
         bare_metal_suffixes=tuple(gpu["bare_metal_instance_type_suffixes"]), gpu_source=gpu["source"],
