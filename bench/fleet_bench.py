@@ -125,7 +125,7 @@ def reap_orphans(keep: set[int]) -> None:
 
 
 def timed(cmd: list[str], env: dict, cwd: str | None = None, stdout_path: str | None = None,
-          marker: str | None = None, keep: set[int] | None = None) -> dict:
+          marker: str | None = None, keep: set[int] | None = None, limit: float | None = None) -> dict:
     out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -140,6 +140,25 @@ def timed(cmd: list[str], env: dict, cwd: str | None = None, stdout_path: str | 
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
+    killed = threading.Event()
+
+    def kill_late():
+        if not stop.wait(limit):
+            killed.set()
+            try:
+                os.killpg(p.pid, 15)
+                for d in os.listdir("/proc"):  # Ansible's forks are their own groups
+                    try:
+                        with open(f"/proc/{d}/stat") as f:
+                            if int(f.read().rsplit(")", 1)[1].split()[1]) == p.pid:
+                                os.kill(int(d), 15)
+                    except (OSError, ValueError, IndexError):
+                        pass
+            except OSError:
+                pass
+
+    if limit:
+        threading.Thread(target=kill_late, daemon=True).start()
     err = p.stderr.read()
     p.wait()
     wall = time.monotonic() - t0
@@ -153,7 +172,7 @@ def timed(cmd: list[str], env: dict, cwd: str | None = None, stdout_path: str | 
     # CPU of the controller's whole process tree: ansible's forks and ssh clients, and the
     # detached ControlPersist masters, killed above and reaped here as their subreaper.
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-    return {"wall": wall, "rc": p.returncode, "peak_rss_mb": peak[0] / 2**20, "controller_cpu_s": cpu,
+    return {"wall": wall, "rc": p.returncode, "killed_at_limit": killed.is_set(), "peak_rss_mb": peak[0] / 2**20, "controller_cpu_s": cpu,
             "stderr": err.decode(errors="replace")[-2000:], "_stderr": err.decode(errors="replace")}
 
 
@@ -188,7 +207,7 @@ def load_now() -> str:
 
 
 def run_tools(lab, hosts, tools: list[str], forks: int, work: Path, peers_bin: Path,
-              deadline: float | None = None) -> dict:
+              deadline: float | None = None, tool_limit: float | None = None) -> dict:
     inv = lab.write_inventory(str(work / "inv.ini"), hosts=hosts, extra=f"ansible_ssh_extra_args='-o UserKnownHostsFile={lab.known_hosts} -o StrictHostKeyChecking=yes'")
     pyinv = work / "inv.py"
     pyinv.write_text("hosts = " + repr([(h.ip, {
@@ -231,7 +250,7 @@ def run_tools(lab, hosts, tools: list[str], forks: int, work: Path, peers_bin: P
             raise SystemExit(f"unknown tool {tool}")
         load = load_now()
         n0, m0 = node_cpu(lab, hosts), machine_busy()
-        r = timed(cmd, env, cwd=str(work), stdout_path=out, marker=cp, keep=keep)
+        r = timed(cmd, env, cwd=str(work), stdout_path=out, marker=cp, keep=keep, limit=tool_limit)
         shutil.rmtree(cp, ignore_errors=True)
         time.sleep(0.3)  # the last sessions' sshd children reaped by their listeners
         n1, m1 = node_cpu(lab, hosts), machine_busy()
@@ -337,6 +356,8 @@ def main() -> None:
     ap.add_argument("--peers-bin", default=str(PEERS_BIN if (PEERS_BIN / "pyinfra").exists() else BIN),
                     help="where pyinfra is (default bench/.work/peers/bin)")
     ap.add_argument("--deadline", default=None, help="HH:MM UTC: start no tool run after it")
+    ap.add_argument("--tool-timeout", type=float, default=None,
+                    help="seconds: a tool run still going then is killed and its row says so")
     ap.add_argument("--json", default=str(REPO / "bench" / "results.json"))
     ap.add_argument("--no-local", action="store_true")
     a = ap.parse_args()
@@ -376,7 +397,8 @@ def main() -> None:
                 tools = [t for t in a.tools.split(",") if (t, str(size)) not in skip]
                 uptime = subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip()
                 print(f"== {size} hosts, RTT {rtt:g} ms: {tools} ({uptime})", flush=True)
-                res = run_tools(lab, lab.hosts[:size], tools, a.forks, work, Path(a.peers_bin), deadline)
+                res = run_tools(lab, lab.hosts[:size], tools, a.forks, work, Path(a.peers_bin), deadline,
+                                a.tool_timeout)
                 results["runs"].append({"size": size, "rtt_ms": rtt, "tools": res, "uptime": uptime})
                 Path(a.json).write_text(json.dumps(results, indent=1))
             t1 = time.monotonic()

@@ -38,6 +38,10 @@ def fleet_table(r: dict) -> list[str]:
                 continue
             ph = t["per_host"]
             ratio = f"{t['wall']/nc:.1f}x" if nc and tool != "nodecheck" else ""
+            if t.get("killed_at_limit") or (t.get("rc") or 0) < 0:
+                # Stopped before every host finished: the wall is a lower bound.
+                tool = f"{tool} (killed, rc {t.get('rc')})"
+                ratio = f">= {ratio}" if ratio else ratio
             ok = "-" if t.get("hosts_ok") is None else t["hosts_ok"]
             cpu = t.get("controller_cpu_s")
             node = t.get("node_cpu_s")
@@ -54,7 +58,7 @@ def curve(r: dict) -> dict[tuple[float, str], list[tuple[int, float]]]:
     pts: dict[tuple[float, str], list[tuple[int, float]]] = {}
     for run in r["runs"]:
         for tool, t in run["tools"].items():
-            if "wall" in t:
+            if "wall" in t and not t.get("killed_at_limit") and (t.get("rc") or 0) >= 0:
                 pts.setdefault((run["rtt_ms"], tool), []).append((run["size"], t["wall"]))
     return pts
 
@@ -105,6 +109,10 @@ def goals(r: dict) -> list[str]:
         n, rtt = run["size"], run["rtt_ms"]
         for tool, t in run["tools"].items():
             if tool == "nodecheck" or "wall" not in t:
+                continue
+            if t.get("killed_at_limit") or (t.get("rc") or 0) < 0:
+                out.append(f"- {n} hosts, {rtt:g} ms: vs {tool}: killed after {t['wall']:.0f} s with "
+                           f"{t.get('hosts_ok')} of {n} hosts done, so >= {t['wall'] / nc['wall']:.1f}x")
                 continue
             want = 10 if tool.startswith("ansible") else 3 if (tool == "pyinfra" and rtt >= 150) else None
             if want:

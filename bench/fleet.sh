@@ -1,0 +1,44 @@
+#!/bin/sh
+# The fleet tables of bench/RESULTS.md (issue 15), as they were run. Needs root (the lab uses
+# network namespaces) and tests/setup-system.sh's packages; ~45 min on a 2-core machine.
+#
+#   sudo sh bench/fleet.sh            # both tables, then render
+#   sudo sh bench/fleet.sh render     # re-render RESULTS tables from the JSON files only
+#
+# The benchmark runs from a `git archive HEAD` snapshot (bench/.work/snap), so that edits in
+# the working tree cannot change the measured code between or during rows; commit first.
+# pyinfra and matplotlib live in bench/.work/peers, apart from the project's .venv.
+set -eu
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+PY=${PY:-$REPO/.venv/bin/python}
+PEERS=$REPO/bench/.work/peers
+DEADLINE=${DEADLINE:-}
+
+render() {
+    "$PEERS/bin/python" bench/render.py --plot bench/fleet-wall.png \
+        bench/results-fleet-0ms.json bench/results-fleet-150ms.json
+}
+
+if [ "${1:-}" = render ]; then render; exit 0; fi
+
+[ -x "$PEERS/bin/pyinfra" ] || { python3 -m venv "$PEERS" && "$PEERS/bin/pip" install -q pyinfra matplotlib; }
+rm -rf bench/.work/snap && mkdir -p bench/.work/snap
+git archive HEAD | tar -x -C bench/.work/snap
+git rev-parse HEAD > bench/.work/snap/COMMIT
+cd bench/.work/snap
+dl=${DEADLINE:+--deadline $DEADLINE}
+uptime
+# 150 ms RTT: Ansible only at 200 hosts, pipelining + curve25519 (see RESULTS.md: budget, and
+# Ansible's defaults spinning the CPU at this RTT).
+"$PY" bench/fleet_bench.py --sizes 200,500,1000 --rtts 150 --tools nodecheck,pyinfra,ansible-kex,ansible \
+    --skip ansible@200,ansible@500,ansible-kex@500,ansible@1000,ansible-kex@1000 --tool-timeout 600 \
+    --peers-bin "$PEERS/bin" --no-local $dl --json "$REPO/bench/results-fleet-150ms.json"
+uptime
+# 0 ms RTT: nodecheck at every size, pyinfra at 200 and 500 (its 1,000 row is in the 150 ms
+# table), both Ansible variants at 200 (budget: see RESULTS.md).
+"$PY" bench/fleet_bench.py --sizes 200,500,1000 --rtts 0 --tools nodecheck,pyinfra,ansible-kex,ansible \
+    --skip ansible@500,ansible-kex@500,ansible@1000,ansible-kex@1000,pyinfra@1000 --tool-timeout 600 --peers-bin "$PEERS/bin" --no-local $dl --json "$REPO/bench/results-fleet-0ms.json"
+uptime
+cd "$REPO"
+render
