@@ -27,7 +27,8 @@ HERE = Path(__file__).resolve().parent
 # source directory in the repository -> where it goes inside the installed package
 DATA_TREES = {"matrix": "nodecheck/data/matrix", "playbooks": "nodecheck/data/playbooks"}
 # The files a tree must have: a build that lost them must fail, not ship a broken wheel.
-REQUIRED = {"matrix": ("sysbox.yaml", "schema.json", "sysbox.compiled.json"), "playbooks": ("site.yml", "ansible.cfg")}
+REQUIRED = {"matrix": ("sysbox.yaml", "schema.json", "sysbox.compiled.json", "kubernetes.compiled.json"),
+            "playbooks": ("site.yml", "ansible.cfg")}
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "*.retry")
 
 
@@ -36,11 +37,12 @@ def _key(b: bytes) -> str:
 
 
 def check_compiled_matrix(tree: Path) -> None:
-    """A compiled matrix that is not sysbox.yaml's would ship data no schema checked."""
-    doc = json.loads((tree / "sysbox.compiled.json").read_text(encoding="utf-8"))
-    want = {"yaml_key": _key((tree / "sysbox.yaml").read_bytes()), "schema_key": _key((tree / "schema.json").read_bytes())}
-    if {k: doc.get(k) for k in want} != want:
-        raise SystemExit(f"setup.py: {tree / 'sysbox.compiled.json'} is stale: run `python -m nodecheck.matrix --compile`")
+    """A compiled file that is not its YAML's would ship data no schema checked."""
+    for name, schema in (("sysbox", "schema.json"), ("kubernetes", "kubernetes.schema.json")):
+        doc = json.loads((tree / f"{name}.compiled.json").read_text(encoding="utf-8"))
+        want = {"yaml_key": _key((tree / f"{name}.yaml").read_bytes()), "schema_key": _key((tree / schema).read_bytes())}
+        if {k: doc.get(k) for k in want} != want:
+            raise SystemExit(f"setup.py: {tree / f'{name}.compiled.json'} is stale: run `python -m nodecheck.matrix --compile`")
 
 
 class build_py_with_data(build_py):  # noqa: N801 - setuptools command naming

@@ -149,3 +149,20 @@ def test_each_release_carries_exactly_the_rules_that_apply_to_it():
     m = mx.load()
     for r in m.releases:
         assert r.rules == tuple(x for x in m.rules if x.applies_to_release(r.version))
+
+
+def test_compiled_kubernetes_requirements_are_the_validated_yaml(tmp_path, monkeypatch):
+    from nodecheck.k8s import requirements
+
+    k = mx._REPO_MATRIX / "kubernetes.yaml"
+    assert mx.load_compiled(k, requirements.schema_file()) == requirements.read_validated(k)
+    assert requirements.load() == requirements.load(str(k))
+    # A stale compiled file is not used: the edited YAML is read (and validated).
+    d = _copy_matrix(tmp_path, monkeypatch)
+    ky = d / "kubernetes.yaml"
+    ky.write_text(ky.read_text() + "\n# edited\n")
+    assert mx.load_compiled(ky, d / "kubernetes.schema.json") is None
+    # Nor one beside a user's file.
+    u = tmp_path / "user"
+    shutil.copytree(mx._REPO_MATRIX, u)
+    assert mx.load_compiled(u / "kubernetes.yaml", u / "kubernetes.schema.json") is None

@@ -12,10 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
-import jsonschema
-import yaml
-
-from ..matrix import MatrixError, default_path, schema_path
+from ..matrix import MatrixError, default_path, load_compiled, schema_path
 
 SCHEMA = "nodecheck.kubernetes-requirements/v1"
 
@@ -147,18 +144,35 @@ def default_file() -> Path:
     return default_path().parent / "kubernetes.yaml"
 
 
-@lru_cache(maxsize=4)
-def load(path: str | None = None) -> Requirements:
-    p = Path(path) if path else default_file()
+def schema_file() -> Path:
+    return schema_path().parent / "kubernetes.schema.json"
+
+
+def read_validated(p: Path):
+    """The YAML's data, validated against kubernetes.schema.json (raises MatrixError)."""
+    import jsonschema
+    import yaml
+
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        schema = json.loads((schema_path().parent / "kubernetes.schema.json").read_text(encoding="utf-8"))
+        schema = json.loads(schema_file().read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError, ValueError) as exc:
         raise MatrixError(f"{p}: cannot read the Kubernetes requirements: {exc}") from exc
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
     if errors:
         e = errors[0]
         raise MatrixError(f"{p}: {'/'.join(map(str, e.path)) or '(top)'}: {e.message}")
+    return data
+
+
+@lru_cache(maxsize=4)
+def load(path: str | None = None) -> Requirements:
+    # The bundled file is validated when compiled (python -m nodecheck.matrix --compile), so a
+    # scan (the hostpaths check reads cvm_rows) needs neither YAML nor jsonschema (issue 15).
+    p = Path(path) if path else default_file()
+    data = load_compiled(p, schema_file()) if not path else None
+    if data is None:
+        data = read_validated(p)
     gpu, rc, cvm = data["gpu"], data["runtime_class"], data["cvm_pod"]
     return Requirements(
         min_version=data["min_version"]["value"], min_version_source=data["min_version"]["source"],
