@@ -118,11 +118,19 @@ def hostpaths(ctx: Ctx) -> Finding:
     status = worst(seen) if seen else UNKNOWN
     parts = [f"serves the CVM host-path rows: {'; '.join(served) if served else 'none'}"]
     parts += [f"not {v.label}: {', '.join(v.blockers)}" for v in verdicts if v.status == WARN]
-    parts += [f"cannot tell for {v.label}: {', '.join(v.blockers)}" for v in verdicts if v.status in (UNKNOWN, HIDDEN)]
+    parts += [f"cannot tell for {v.label}: {', '.join(v.blockers)}" for v in verdicts if v.status == UNKNOWN]
+    hidden = [v.label for v in verdicts if v.status == HIDDEN]
+    if hidden:
+        paths = sorted({p.path for p in hp.paths.values() if p.hidden})
+        parts.append(f"cannot tell from the preflight pod (it does not mount {', '.join(paths)}) for: "
+                     + "; ".join(hidden))
     empty = sorted({p for v in verdicts for p in v.empty})
     caveat = (f"{', '.join(empty)} absent on the node: the CVM pod would get an empty directory there "
               "(none of the node's files, e.g. no kernel modules or headers)") if empty else ""
     fix = ""
+    if status == UNKNOWN and hidden:
+        fix = ("Run `nodecheck scan` on the node itself, or `k8s scan --with libmodules` where /lib is not a "
+               "link to usr/lib, to see the rest.")
     if status == WARN:
         fix = ("Choose Coder's Caching / Auto load shiftfs settings (Manage > Admin > Infrastructure) for a row "
                "this node serves, or move /var/lib off NFS / remount the path read-write.")
