@@ -366,6 +366,14 @@ def test_a_node_deleted_between_plan_and_apply_stops_the_apply(lab):
         uninstall_leftovers(cluster)
 
 
+def _keep_excerpt(name: str, text: str) -> None:
+    # NODECHECK_README_EXCERPTS=DIR keeps the CLI's output, for the README's workflow excerpts.
+    d = os.environ.get("NODECHECK_README_EXCERPTS")
+    if d:
+        Path(d).mkdir(parents=True, exist_ok=True)
+        (Path(d) / f"{name}.txt").write_text(text)
+
+
 def test_nodecheck_install_takes_the_kubernetes_path_for_kubelet_hosts_then_uninstalls(lab):
     """End to end through the CLI: hosts whose preflight finds a kubelet get the Kubernetes plan
     (labelled / refused and why), the rollout, the summary; --uninstall removes it again."""
@@ -391,6 +399,7 @@ def test_nodecheck_install_takes_the_kubernetes_path_for_kubelet_hosts_then_unin
                             "--private-data-dir", str(tmp / "pdd")], cwd=REPO, env=e, capture_output=True, text=True,
                            timeout=900)
         out = r.stdout + r.stderr
+        _keep_excerpt("install", out)
         assert r.returncode == 2, out[-5000:]  # one node refused
         assert "Kubernetes plan" in out and "Kubernetes summary" in out, out[-5000:]
         assert re.search(r"refuse\s.*kubelet v1\.35\.4", out), out[-5000:]
@@ -405,6 +414,7 @@ def test_nodecheck_install_takes_the_kubernetes_path_for_kubelet_hosts_then_unin
         u = subprocess.run([str(BIN / "nodecheck"), "install", "-i", str(inv), "--uninstall", "--yes",
                             "--private-data-dir", str(tmp / "pdd")], cwd=REPO, env=e, capture_output=True, text=True,
                            timeout=600)
+        _keep_excerpt("uninstall", u.stdout + u.stderr)
         assert u.returncode == 0, (u.stdout + u.stderr)[-5000:]
         assert not exists(cluster, "daemonset", "-n", "kube-system", "sysbox-deploy-k8s")
         assert not exists(cluster, "runtimeclass", "sysbox-runc")
