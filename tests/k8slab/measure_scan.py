@@ -69,9 +69,9 @@ def main() -> int:
             ckc = str(cluster.kubeconfig_for("cluster-checker"))
         else:  # an older tree without --cluster-rbac: the admin identity
             ckc = str(cluster.admin_kubeconfig)
-        res["runs"].append(_save("k8s-nodes", *_cli("k8s", "nodes", "--kubeconfig", kc, node.name)))
+        res["runs"].append(_save("k8s-nodes", *_cli("k8s", "nodes", "--kubeconfig", kc, "--format", "table")))
         res["runs"].append(_save("k8s-cluster", *_cli("k8s", "cluster", "--kubeconfig", ckc,
-                                                       "-n", "coder-workspaces")))
+                                                       "-n", "coder-workspaces", "--format", "table")))
         for i in range(RUNS):
             fmt = "table" if i == 0 else "json"
             res["runs"].append(_save(f"k8s-scan-{i}", *_cli("k8s", "scan", "--kubeconfig", kc, "-n", ns,
