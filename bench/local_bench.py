@@ -74,11 +74,21 @@ def once(cmd: list[str], stdin: bytes | None, env: dict) -> tuple[float, float]:
     return dt, cpu
 
 
+def net_links() -> int:
+    try:
+        return len(os.listdir("/sys/class/net"))
+    except OSError:
+        return -1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--no-ansible", action="store_true")
+    ap.add_argument("--ansible-runs", type=int, metavar="N",
+                    help="run ansible only in the first N rounds (default: every round); its setup walks every "
+                         "network interface, minutes per run on a machine holding the fleet lab's 1,000 veths")
     ap.add_argument("--variant", action="append", default=[], metavar="LABEL=DIR",
                     help="also run the nodecheck package found in DIR (repeatable); LABEL names its rows")
     a = ap.parse_args()
@@ -86,20 +96,27 @@ def main() -> int:
     env = dict(os.environ, NO_COLOR="1", ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
                PATH=f"{BIN}:{os.environ.get('PATH', '')}")
     ts = tools(not a.no_ansible, a.variant)
-    for cmd, stdin in ts.values():  # warm the page cache and __pycache__; not measured
-        once(cmd, stdin, env)
+    load0 = os.getloadavg()[0]
+    for name, (cmd, stdin) in ts.items():  # warm the page cache and __pycache__; not measured
+        if not (name.startswith("ansible") and a.ansible_runs == 0):
+            once(cmd, stdin, env)
     samples: dict[str, list[float]] = {k: [] for k in ts}
     cpu: dict[str, list[float]] = {k: [] for k in ts}
-    for _ in range(a.runs):
+    for i in range(a.runs):
         for name, (cmd, stdin) in ts.items():
+            if name.startswith("ansible") and a.ansible_runs is not None and i >= a.ansible_runs:
+                continue
             w, c = once(cmd, stdin, env)
             samples[name].append(w)
             cpu[name].append(c)
+        print(f"round {i + 1}/{a.runs} done", file=sys.stderr, flush=True)
 
     med = {k: statistics.median(v) for k, v in samples.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
-    print(f"local wall time, median of {a.runs} interleaved runs (nproc {os.cpu_count()}, "
-          f"load {os.getloadavg()[0]:.2f} at the end, Python {platform.python_version()})")
+    print(f"local wall time, median of {a.runs} interleaved runs"
+          + (f" ({a.ansible_runs} for ansible)" if a.ansible_runs is not None else "")
+          + f" (nproc {os.cpu_count()}, load {load0:.1f} at the start and {os.getloadavg()[0]:.1f} at the end, "
+          f"{net_links()} network links, Python {platform.python_version()})")
     print("| command | wall median s | wall min s | wall max s | CPU median s |")
     print("|---|---:|---:|---:|---:|")
     for k, v in samples.items():
