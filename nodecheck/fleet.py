@@ -119,6 +119,10 @@ def _load_inventory(path: str, limit: str | None) -> list[Target]:
         from ansible.parsing.dataloader import DataLoader
     except ImportError as exc:  # pragma: no cover - ansible-core is a dependency of scan -i
         raise ValueError("reading an Ansible inventory needs ansible-core installed") from exc
+    # The env var only counts if ansible's constants were not loaded yet in this process (a library
+    # caller, or the test suite, may have imported ansible first): set the constant itself too.
+    from ansible import constants as C
+    C.INVENTORY_UNPARSED_IS_FAILED = True
     try:
         inv = InventoryManager(loader=DataLoader(), sources=[path])
         if limit:

@@ -282,3 +282,13 @@ def test_forks_lowered_to_the_open_file_limit():
         """)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+
+
+def test_unparseable_inventory_is_an_error_after_ansible_was_loaded(tmp_path, monkeypatch):
+    """CI order: another test loaded ansible's constants before the env var was set."""
+    import ansible.constants as C
+    monkeypatch.setattr(C, "INVENTORY_UNPARSED_IS_FAILED", False)
+    p = tmp_path / "bad.yml"
+    p.write_text("all: [unbalanced\n  : : :\n")
+    with pytest.raises(ValueError):
+        fleet.load_targets([], str(p), None, None)

@@ -195,8 +195,9 @@ class View:
             return bool(st.st_mode & (bit << 3))
         return bool(st.st_mode & bit)
 
-    def resolve(self, path: str, depth: int = 0) -> tuple[str, str | None]:
-        """("ok", host path) | ("ENOENT", None) | ("EACCES", None) for a pod path."""
+    def resolve(self, path: str, depth: int = 0, root: str = "/") -> tuple[str, str | None]:
+        """("ok", host path) | ("ENOENT", None) | ("EACCES", None) for a pod path; root: where an
+        absolute symlink points (the probe's in-root resolution under --root /host)."""
         if depth > 40:
             return "ELOOP", None
         parts = [p for p in path.split("/") if p]
@@ -216,7 +217,7 @@ class View:
             cand = posixpath.join(cur, comp)
             if cand in self.links:  # an image symlink in the tmpfs root
                 rest = "/".join(parts[i + 1:])
-                return self.resolve(posixpath.join("/", self.links[cand], rest), depth + 1)
+                return self.resolve(posixpath.join("/", self.links[cand], rest), depth + 1, root)
             hc = self.host(cand)
             if hc is None:
                 # bare tmpfs: exists only as an ancestor of a mount point
@@ -234,8 +235,8 @@ class View:
             if stat.S_ISLNK(st.st_mode) and not is_mountpoint:
                 target = os.readlink(hc)
                 rest = "/".join(parts[i + 1:])
-                base = "/" if target.startswith("/") else cur
-                return self.resolve(posixpath.normpath(posixpath.join(base, target, rest)), depth + 1)
+                base = root if target.startswith("/") else cur
+                return self.resolve(posixpath.normpath(posixpath.join(base, target.lstrip("/"), rest)), depth + 1, root)
             cur = cand
         return "ok", self.host(cur)
 
@@ -303,6 +304,24 @@ def expected_differences(direct: S.Sections, pod: dict) -> dict[str, str]:
 VOLATILE = {"cmd:id-u", "mountinfo", "/proc/modules"}
 
 
+def expected_hostpaths(direct: S.Sections, pod: dict) -> str:
+    """The probe's hostpaths lines as the pod must see them: a path it does not mount is absent."""
+    view = View(pod)
+    out = []
+    for ln in (direct.text("hostpaths") or "").splitlines():
+        kind, _, path = ln.partition(" ")
+        if kind != "eloop":
+            st, h = view.resolve(R.HOST + path, root=R.HOST)
+            if st != "ok":
+                kind = "absent"
+            elif h is None or os.path.isdir(h):  # None: a bare tmpfs directory above a mount point
+                kind = "dir"
+            else:
+                kind = "notdir" if os.path.lexists(h) else "absent"
+        out.append(f"{kind} {path}")
+    return "".join(x + "\n" for x in out)
+
+
 def compare(direct: S.Sections, pod_run: S.Sections, pod: dict) -> list[str]:
     """Mismatches between the pod's probe output and the direct one, after the computed differences."""
     problems = []
@@ -321,6 +340,10 @@ def compare(direct: S.Sections, pod_run: S.Sections, pod: dict) -> list[str]:
         if name.startswith("kconfig:") and (d.status == "MISSING") != (p.status == "MISSING"):
             # the probe stops at the first readable config; what comes after depends on the hit
             problems.append(f"{name}: read in one run only ({d.status} / {p.status})")
+            continue
+        if name == "hostpaths" and d.status == p.status == "ok":
+            if p.text != (want := expected_hostpaths(direct, pod)):
+                problems.append(f"hostpaths: pod {p.text!r}, expected {want!r} from the mounts")
             continue
         if d.status != p.status:
             problems.append(f"{name}: direct {d.status}, pod {p.status} (not explained by the mounts/access)")
