@@ -142,9 +142,12 @@ def render(paths: list[str]) -> str:
         if r.get("started"):
             out.append(f"Started {r['started']}; `uptime` at start: `{r.get('uptime_at_start', '')}`")
         if r.get("lab_up_s"):
+            argv = r["argv"]
+            sizes = argv[argv.index("--sizes") + 1] if "--sizes" in argv else ""
+            lab_n = max((int(x) for x in sizes.split(",") if x), default=max(x["size"] for x in r["runs"]))
             out.append("Lab: " + "; ".join(
-                f"RTT {float(k):g} ms: {max(x['size'] for x in r['runs'])} hosts up in {v:.0f} s, "
-                f"down in {r.get('lab_down_s', {}).get(k, float('nan')):.0f} s" for k, v in r["lab_up_s"].items()))
+                f"RTT {float(k):g} ms: {lab_n} hosts up in {v:.0f} s, down in "
+                f"{_f(r.get('lab_down_s', {}).get(k), '.0f')} s" for k, v in r["lab_up_s"].items()))
         if r.get("skip"):
             out.append(f"Skipped by --skip: {', '.join(r['skip'])}")
         out.append("")
