@@ -97,7 +97,7 @@ MOUNTS: list[Mount] = [
     Mount("/etc", "Directory",
           "distro (`os-release`, `lsb-release`, every `*-release` and `*_version`), SELinux boot mode "
           "(`selinux/config`), AppArmor `apparmor.d/fusermount3`, runtime config (`docker/daemon.json`, "
-          "`containerd/config.toml`, `crio/crio.conf`), `subuid`"),
+          "`containerd/config.toml`, its version lines only; `crio/crio.conf` is not read), `subuid`"),
     Mount("/boot", "Directory", "kernel config `boot/config-<release>`"),
     Mount("/usr", "Directory",
           "`usr/lib/os-release` fallback, `usr/lib/modules/<release>` (kernel config, `modules.builtin`, "
