@@ -25,3 +25,22 @@ def test_host_pin_and_no_pin_leave_no_note():
     for pin in (PinDecision("containerd.io", "1.5.11-1", "host", "s"), PinDecision("containerd.io", None, "workspace-image", "s")):
         plan = collect_plan([_event(pin)], {"h1": HostResult("h1", ok=3)})["h1"]
         assert plan.pin_note == ""
+
+
+def test_plan_table_tells_the_user_where_the_workspace_image_pin_goes():
+    import io
+
+    from rich.console import Console
+
+    from nodecheck.commands.install import _plan_table
+
+    def table(pin):
+        plan = collect_plan([_event(pin)], {"h1": HostResult("h1", ok=3)})["h1"]
+        plan.install = True
+        buf = io.StringIO()
+        _plan_table(Console(file=buf, width=200, no_color=True), {"h1": plan}, check=True)
+        return " ".join(buf.getvalue().split())
+
+    image = table(PinDecision("containerd.io", "1.5.11-1", "workspace-image", "https://github.com/nestybox/sysbox/issues/544"))
+    assert "you: containerd.io=1.5.11-1 belongs in the workspace image" in image and "issues/544" in image
+    assert "you:" not in table(PinDecision("containerd.io", "1.5.11-1", "host", "s"))

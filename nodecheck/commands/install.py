@@ -76,6 +76,8 @@ def _plan_table(c, plans: dict, check: bool):
             lines = [f"would change: {w}" for w in p.would_change]
         if not p.install or p.reason:
             lines = lines + [_short(p.reason, 400)] if p.reason else lines
+        if p.install and p.pin_note:  # the user's step: no role can pin the runc inside an image
+            lines.append("you: " + _short(p.pin_note, 400))
         action = {"skip": "[red]skip[/]", "up to date": "[green]up to date[/]"}.get(p.action, p.action)
         t.add_row(name, f"[{style}]{p.verdict}[/]", p.target_kind or "?", action,
                   _escape("\n".join(lines) if lines else "nothing to change"))
