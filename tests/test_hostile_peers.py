@@ -360,9 +360,19 @@ def _banner_then_stall(peer, conn):
     peer.stop.wait(60)
 
 
+# Fixed bytes, not random ones: paramiko checks only that a packet's length fits its block size (8
+# before kex) and has no upper bound, so one random length in eight passed that check and left the
+# client waiting for up to 4 GiB (seen in CI as a "timeout" row). Each case now pins one of the two.
 def _banner_then_garbage(peer, conn):
-    conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n" + os.urandom(4096))
+    # length 0x1003: (0x1003 - 4) % 8 != 0, so paramiko rejects it as soon as it reads the header.
+    conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n" + b"\x00\x00\x10\x03" + b"\xa5" * 4092)
     peer.stop.wait(5)
+
+
+def _banner_then_huge_packet(peer, conn):
+    # length 0x7ffffffc is well blocked, so the client reads on; only the deadline ends it.
+    conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n" + b"\x7f\xff\xff\xfc" + b"\xa5" * 4092)
+    peer.stop.wait(60)
 
 
 def _close_at_once(peer, conn):
@@ -380,6 +390,7 @@ RAW = {
     "accept then stall": (_stall, {"timeout"}),
     "banner then stall": (_banner_then_stall, {"timeout"}),
     "banner then garbage": (_banner_then_garbage, {"unreachable"}),
+    "banner then a 2 GiB packet": (_banner_then_huge_packet, {"timeout"}),
     "close at once": (_close_at_once, {"unreachable"}),
     "SSH-1.5": (_bad_version, {"unreachable"}),
 }
