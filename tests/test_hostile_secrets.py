@@ -1,6 +1,6 @@
 """Secrets never leave the node (issue 12, "Security"): containerd's config.toml (0600, registry
 credentials inside), daemon.json (a splunk-token, a proxy password), crio.conf and the kubelet
-config are read only for what a parser uses, and no output nodecheck writes (snapshot, JSON
+config and the kernel command line are read only for what a parser uses, and no output nodecheck writes (snapshot, JSON
 Lines, JUnit, NFD features) holds a credential; every one is created 0600."""
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ import pytest
 from hostile import copy_root, nodecheck
 
 SECRETS = ["hunter2-registry-pw", "c2VjcmV0LWF1dGg=", "eyJ-identity-token", "splunk-8c1f-token",
-           "proxy-pw-0042", "crio-secret-77", "kubelet-bearer-99", "mirror-pw-13", "next-line-pw-21"]
+           "proxy-pw-0042", "crio-secret-77", "kubelet-bearer-99", "mirror-pw-13", "next-line-pw-21",
+           "luks-keyfile-pw-3", "iscsi-chap-pw-8"]
+
+# As dracut users write it: a key file and an iSCSI CHAP password on the kernel line, the SELinux
+# switch among them, and an init argument after "--" that the kernel never sees.
+CMDLINE = ("BOOT_IMAGE=/vmlinuz-6.8.0 root=/dev/mapper/vg-root ro rd.luks.key=/keys/luks-keyfile-pw-3 "
+           "netroot=iscsi:user:iscsi-chap-pw-8@10.0.0.5::3260::iqn.2024-01.com.example:disk quiet "
+           "selinux=0 systemd.unified_cgroup_hierarchy=1 -- enforcing=1\n")
 
 CONTAINERD = """version = 2
 root = "/var/lib/containerd"
@@ -47,7 +54,8 @@ def node(tmp_path):
     for rel, text in (("etc/containerd/config.toml", CONTAINERD), ("etc/docker/daemon.json", DAEMON),
                       ("etc/crio/crio.conf", '[crio.image]\nglobal_auth_file = ""\npassword = "crio-secret-77"\n'),
                       ("var/lib/kubelet/config.yaml", "kind: KubeletConfiguration\nstaticPodURLHeader:\n"
-                                                      "  Authorization: ['Bearer kubelet-bearer-99']\n")):
+                                                      "  Authorization: ['Bearer kubelet-bearer-99']\n"),
+                      ("proc/cmdline", CMDLINE)):
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
@@ -79,6 +87,9 @@ def test_snapshot_keeps_what_parsers_need_and_no_credential(node, tmp_path):
     raw = json.loads(text)["probe"]["output"]
     assert "/etc/crio/crio.conf" not in raw  # read by no parser: not read at all
     assert "<redacted>" in raw
+    # The kernel line keeps its switches (the SELinux one is read) and nothing past "--".
+    assert "\nselinux=0 systemd.unified_cgroup_hierarchy=1\n" in raw
+    assert json.loads(text)["facts"]["selinux"]["cmdline"] == "selinux=0"
 
 
 @pytest.mark.parametrize("option", ["--output-file", "--junit", "--nfd-features-file"])

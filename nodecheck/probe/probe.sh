@@ -294,7 +294,15 @@ done
 end hostpaths 0
 
 rd /proc/filesystems /proc/filesystems
-rd /proc/cmdline /proc/cmdline
+# The kernel command line can hold secrets (a LUKS key file, an ip= or iscsi password, a
+# cloud-init seed URL with a token): only the LSM, cgroup and user-namespace switches leave
+# the node, space-separated on one line. Words after "--" go to init, not the kernel.
+# shellcheck disable=SC2016  # an awk program: its $i is awk's
+filt /proc/cmdline /proc/cmdline 1 lawk '{ o = ""
+  for (i = 1; i <= NF && $i != "--"; i++)
+    if ($i ~ /^(selinux|enforcing|apparmor|security|lsm|systemd\.unified_cgroup_hierarchy|systemd\.legacy_systemd_cgroup_controller|cgroup_no_v1|cgroup_enable|user_namespace\.enable|namespace\.unpriv_enable)=/)
+      o = o (o == "" ? "" : " ") $i
+  print o }' || true
 # The host's mount table: our own under /, init's under another root (a pod that
 # reads its own mountinfo would see the pod's mounts, not the node's).
 if [ -z "$R" ]; then
