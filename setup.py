@@ -33,7 +33,7 @@ IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "*.retry")
 
 
 def _key(b: bytes) -> str:
-    return f"{len(b)}:{zlib.crc32(b):08x}"  # nodecheck.matrix._digests (tests/test_startup.py)
+    return f"{len(b)}:{zlib.crc32(b):08x}"  # nodecheck.matrix.compiled._digests (tests/test_startup.py)
 
 
 def check_compiled_matrix(tree: Path) -> None:

@@ -1,4 +1,6 @@
-"""Version strings that PEP 440 cannot order: Debian package versions and kernel releases.
+"""Versions: release, kernel, containerd and kubelet strings read as PEP 440 (`parse_version`,
+`cmp_release`, `specifier_set`), and the two kinds PEP 440 cannot order, Debian package
+versions and kernel releases.
 
 Debian versions follow dpkg's own algorithm (deb-version(7)): epoch, upstream version and
 revision compared part by part, non-digits lexically with `~` sorting before everything,
@@ -13,7 +15,54 @@ import functools
 import re
 from dataclasses import dataclass
 
-__all__ = ["DebianVersion", "KernelVersion", "dpkg_compare", "parse_major_minor"]
+from packaging.version import InvalidVersion, Version
+
+__all__ = ["DebianVersion", "KernelVersion", "cmp_release", "dpkg_compare", "parse_major_minor", "parse_version",
+           "specifier_set"]
+
+_NUM = re.compile(r"^v?(\d+(?:\.\d+)*)")
+
+
+@functools.lru_cache(maxsize=4096, typed=True)  # Versions are immutable; scoring asks for the same few strings often
+def parse_version(text: str | int | float | None) -> Version | None:
+    """A PEP 440 version from a release, kernel, containerd or kubelet string; None if unreadable.
+
+    A leading `v` is dropped; strings PEP 440 cannot read ("6.8.0-45-generic") fall back to their
+    leading dotted numbers ("6.8.0").
+    """
+    if text is None:
+        return None
+    s = str(text).strip()
+    if s[:1] in ("v", "V"):
+        s = s[1:]
+    try:
+        return Version(s)
+    except InvalidVersion:
+        m = _NUM.match(s)
+        return Version(m.group(1)) if m else None
+
+
+@functools.lru_cache(maxsize=256)
+def specifier_set(text: str):
+    """A PEP 440 specifier, parsed once: each node asks for the same few per release (never
+    mutated by its users; packaging.specifiers is imported on first use)."""
+    from packaging.specifiers import SpecifierSet
+
+    return SpecifierSet(text)
+
+
+def cmp_release(fact: Version, value: Version) -> int:
+    """Compare on as many release components as `value` gives (kernel 6.17.2 == "6.17").
+
+    A value with a pre/post/dev part (e.g. "1.1.0-rc.1") compares as a full PEP 440 version.
+    """
+    if value.pre is None and value.post is None and value.dev is None:
+        n = len(value.release)
+        a = (fact.release + (0,) * n)[:n]
+        b = value.release
+    else:
+        a, b = fact, value  # type: ignore[assignment]
+    return (a > b) - (a < b)
 
 
 def _order(c: str) -> int:

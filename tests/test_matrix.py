@@ -397,3 +397,27 @@ def test_diff(tmp_path, m):
 def test_dataclasses_are_frozen(m):
     with pytest.raises(Exception):
         m.newest.version = Version("9.9")  # type: ignore[misc]
+
+
+def test_the_sources_checks_cite_are_typed_fields_equal_to_the_data():
+    """Checks cite a fact's source through the typed model (issue 13); each field is the YAML's."""
+    m = mx.load()
+    data = raw()
+    assert m.gpu.source == data["gpu"]["source"] and m.gpu.supported is data["gpu"]["supported"]
+    assert m.selinux_source == data["selinux"]["source"]
+    for r, rd in zip(m.releases, data["releases"], strict=True):
+        assert r.archs_source == rd["architectures"]["source"]
+        assert r.cgroups_source == rd["cgroups"]["source"]
+
+
+def test_no_check_reads_the_raw_matrix():
+    """`.raw` is the YAML as written (for `matrix show` and `diff`); a check reading it would
+    guess keys the model does not promise."""
+    import ast
+
+    offenders = []
+    for f in sorted((ROOT / "nodecheck" / "checks").glob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text(), str(f))):
+            if isinstance(node, ast.Attribute) and node.attr == "raw":
+                offenders.append(f"{f.name}:{node.lineno}")
+    assert offenders == []

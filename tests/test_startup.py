@@ -20,11 +20,11 @@ HEAVY = ("jsonschema", "yaml", "rich", "paramiko", "ansible", "ansible_runner", 
 
 
 def test_compiled_matrix_is_the_validated_yaml():
-    yaml_path = mx._REPO_MATRIX / "sysbox.yaml"
+    yaml_path = mx.validate.REPO_MATRIX / "sysbox.yaml"
     doc = json.loads(mx.compiled_path(yaml_path).read_text(encoding="utf-8"))
     assert doc["format"] == mx.COMPILED_FORMAT
     # Stale (sysbox.yaml or schema.json edited since): run `python -m nodecheck.matrix --compile`.
-    assert {k: doc[k] for k in ("yaml_key", "schema_key")} == mx._digests(yaml_path.read_text(encoding="utf-8"))
+    assert {k: doc[k] for k in ("yaml_key", "schema_key")} == mx.compiled._digests(yaml_path.read_text(encoding="utf-8"))
     assert doc["data"] == mx.read_raw(yaml_path)
 
 
@@ -37,8 +37,8 @@ def test_default_load_equals_the_validated_load():
 
 def _copy_matrix(tmp_path, monkeypatch) -> Path:
     d = tmp_path / "matrix"
-    shutil.copytree(mx._REPO_MATRIX, d)
-    monkeypatch.setattr(mx, "_REPO_MATRIX", d)
+    shutil.copytree(mx.validate.REPO_MATRIX, d)
+    monkeypatch.setattr(mx.validate, "REPO_MATRIX", d)
     monkeypatch.delenv(mx.ENV, raising=False)
     return d
 
@@ -73,7 +73,7 @@ def test_a_forged_compiled_file_is_refused_when_the_schema_changes(tmp_path, mon
 
 def test_a_named_matrix_file_is_always_validated(tmp_path):
     d = tmp_path / "m"
-    shutil.copytree(mx._REPO_MATRIX, d)
+    shutil.copytree(mx.validate.REPO_MATRIX, d)
     (d / "sysbox.yaml").write_text("releases: not-a-list\n")  # sysbox.compiled.json beside it is ignored
     with pytest.raises(mx.MatrixError, match="invalid matrix"):
         mx.load(d / "sysbox.yaml")
@@ -136,10 +136,10 @@ def test_the_build_checks_freshness_as_the_loader_does(tmp_path):
     ns: dict = {"__file__": str(REPO / "setup.py"), "__name__": "nc_setup_py"}
     exec(compile(src.replace("setup(cmdclass=", "dict(cmdclass="), "setup.py", "exec"), ns)  # no build
     d = tmp_path / "matrix"
-    shutil.copytree(mx._REPO_MATRIX, d)
+    shutil.copytree(mx.validate.REPO_MATRIX, d)
     ns["check_compiled_matrix"](d)  # fresh: passes
     text = (d / "sysbox.yaml").read_text(encoding="utf-8")
-    assert ns["_key"](text.encode()) == mx._digests(text)["yaml_key"]
+    assert ns["_key"](text.encode()) == mx.compiled._digests(text)["yaml_key"]
     (d / "sysbox.yaml").write_text((d / "sysbox.yaml").read_text() + "\n")
     with pytest.raises(SystemExit, match="stale"):
         ns["check_compiled_matrix"](d)
@@ -154,7 +154,7 @@ def test_each_release_carries_exactly_the_rules_that_apply_to_it():
 def test_compiled_kubernetes_requirements_are_the_validated_yaml(tmp_path, monkeypatch):
     from nodecheck.k8s import requirements
 
-    k = mx._REPO_MATRIX / "kubernetes.yaml"
+    k = mx.validate.REPO_MATRIX / "kubernetes.yaml"
     assert mx.load_compiled(k, requirements.schema_file()) == requirements.read_validated(k)
     assert requirements.load() == requirements.load(str(k))
     # A stale compiled file is not used: the edited YAML is read (and validated).
@@ -164,5 +164,5 @@ def test_compiled_kubernetes_requirements_are_the_validated_yaml(tmp_path, monke
     assert mx.load_compiled(ky, d / "kubernetes.schema.json") is None
     # Nor one beside a user's file.
     u = tmp_path / "user"
-    shutil.copytree(mx._REPO_MATRIX, u)
+    shutil.copytree(mx.validate.REPO_MATRIX, u)
     assert mx.load_compiled(u / "kubernetes.yaml", u / "kubernetes.schema.json") is None

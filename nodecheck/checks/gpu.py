@@ -8,8 +8,7 @@ from . import PASS, UNKNOWN, WARN, Ctx, Finding, check
 @check("gpu.nvidia", per_release=False)
 def nvidia(ctx: Ctx) -> Finding:
     g, p = ctx.facts.gpu, ctx.facts.platform
-    spec = ctx.matrix.raw.get("gpu", {})
-    src = spec.get("source", "")
+    src = ctx.matrix.gpu.source
     if g.count is None:
         return ctx.finding(UNKNOWN, f"cannot list PCI devices: {g.reason}", source=src)
     if g.count == 0:

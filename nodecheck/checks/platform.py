@@ -8,7 +8,7 @@ from . import FAIL, PASS, UNKNOWN, WARN, Ctx, Finding, check
 @check("arch", per_release=True)
 def arch(ctx: Ctx) -> Finding:
     a = ctx.facts.kernel.arch
-    src = ctx.release.raw.get("architectures", {}).get("source", "")
+    src = ctx.release.archs_source
     if not a:
         return ctx.finding(UNKNOWN, f"architecture unknown: {ctx.facts.kernel.reason}", source=src)
     supported = ", ".join(ctx.release.archs)
@@ -99,7 +99,7 @@ def distro(ctx: Ctx) -> Finding:
 @check("cgroups", per_release=True)
 def cgroups(ctx: Ctx) -> Finding:
     c = ctx.facts.cgroups
-    src = ctx.release.raw.get("cgroups", {}).get("source", "")
+    src = ctx.release.cgroups_source
     if c.version is None:
         return ctx.finding(UNKNOWN, f"cgroup version unknown: {c.reason}", source=src)
     ok = ctx.release.cgroup_v2 if c.version == 2 else ctx.release.cgroup_v1

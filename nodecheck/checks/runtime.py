@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..versions import DebianVersion, parse_major_minor
+from ..versions import DebianVersion, parse_major_minor, parse_version
 from . import FAIL, PASS, UNKNOWN, WARN, Ctx, Finding, check
 from ._fix import install
 
@@ -97,7 +97,6 @@ def containerd(ctx: Ctx) -> Finding:
 
 
 def _ge(a: str, b: str) -> bool:
-    from ..matrix import parse_version
     va, vb = parse_version(a), parse_version(b)
     return bool(va and vb and va >= vb)
 

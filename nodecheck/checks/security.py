@@ -12,7 +12,7 @@ _SELINUX_OFF = ("sudo setenforce 0 (now), set SELINUX=disabled in /etc/selinux/c
 @check("selinux", per_release=False)
 def selinux(ctx: Ctx) -> Finding:
     s = ctx.facts.selinux
-    src = ctx.matrix.raw.get("selinux", {}).get("source", "")
+    src = ctx.matrix.selinux_source
     cfg = f"; boot config says {s.config_mode}" if s.config_mode and s.config_mode != s.mode else ""
     if s.mode == "disabled":
         return ctx.finding(PASS, f"SELinux is disabled ({s.reason})", source=src)

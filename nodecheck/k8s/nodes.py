@@ -261,7 +261,7 @@ def _runtime_finding(nf: NodeFacts, req: Requirements, release) -> Finding:
         return Finding(cid, WARN, f"{what}: {rule.note}", "Use containerd or CRI-O nodes.", rule.source)
     if nf.runtime_scheme == "containerd":
         cmin = release.containerd_min
-        from ..matrix import parse_version
+        from ..versions import parse_version
         have, need = parse_version(nf.runtime_version or ""), parse_version(cmin) if cmin else None
         if need and have and have >= need:
             how = f"containerd >= {cmin}: the installer configures it directly (pods use hostUsers: false)"
