@@ -414,3 +414,24 @@ disabled_plugins = ["cri"]
 ])
 def test_containerd_config_version(text, version):
     assert runtimes.containerd_config_version(text) == version
+
+
+def test_gather_parses_the_mount_table_once_for_every_parser_that_reads_it(monkeypatch):
+    """mounts, cgroups and selinux all read mountinfo; gather() hands them one parsed table
+    (issue 13) and each answers as it does parsing the text itself."""
+    s = S(mountinfo=MOUNTINFO, **{"/sys/fs/cgroup/cgroup.controllers": "cpuset cpu io memory pids",
+                                  "/proc/filesystems": "nodev\tselinuxfs\nnodev\tcgroup2\n"})
+    alone = (mounts.parse(s), cgroups.parse(s), selinux.parse(s))
+    calls = []
+    real = mounts.parse_mountinfo
+
+    def counting(text):
+        calls.append(len(text))
+        return real(text)
+
+    for mod in (mounts, cgroups, selinux):  # wherever a parser may call it from
+        monkeypatch.setattr(mod, "parse_mountinfo", counting, raising=False)
+    f = gather(s)
+    assert len(calls) == 1
+    assert (f.mounts, f.cgroups, f.selinux) == alone
+    assert f.cgroups.version == 2 and f.mounts.data["var_lib"].fstype

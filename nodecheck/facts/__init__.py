@@ -89,17 +89,20 @@ def gather(sections: Sections) -> Facts:
     problems = list(sections.problems)
     pk = _safe(packages.parse, packages.PackageFacts(reason="parser failed"), problems, sections)
     fs_text = sections.text("/proc/filesystems")
+    # Parsers that need another's result get it here, computed once (runtimes reads the
+    # package database; mounts, cgroups and selinux read one parsed mount table).
+    mt = _safe(mounts.read_table, None, problems, sections)
     facts = Facts(
         kernel=_safe(kernel.parse, kernel.KernelFacts(reason="parser failed"), problems, sections),
         distro=_safe(distro.parse, distro.DistroFacts(reason="parser failed"), problems, sections),
         kconfig=_safe(kconfig.parse, kconfig.KconfigFacts(reason="parser failed"), problems, sections),
         modules=_safe(modules.parse, modules.ModuleFacts(reason="parser failed"), problems, sections),
         filesystems=[l.split()[-1] for l in fs_text.splitlines() if l.split()] if fs_text is not None else None,
-        mounts=_safe(mounts.parse, mounts.MountFacts(reason="parser failed"), problems, sections),
-        selinux=_safe(selinux.parse, selinux.SelinuxFacts(reason="parser failed"), problems, sections),
+        mounts=_safe(mounts.parse, mounts.MountFacts(reason="parser failed"), problems, sections, mt),
+        selinux=_safe(selinux.parse, selinux.SelinuxFacts(reason="parser failed"), problems, sections, mt),
         apparmor=_safe(apparmor.parse, apparmor.ApparmorFacts(reason="parser failed"), problems, sections),
         userns=_safe(userns.parse, userns.UsernsFacts(reason="parser failed"), problems, sections),
-        cgroups=_safe(cgroups.parse, cgroups.CgroupFacts(reason="parser failed"), problems, sections),
+        cgroups=_safe(cgroups.parse, cgroups.CgroupFacts(reason="parser failed"), problems, sections, mt),
         gpu=_safe(gpu.parse, gpu.GpuFacts(reason="parser failed"), problems, sections),
         platform=_safe(platform.parse, platform.PlatformFacts(evidence="parser failed"), problems, sections),
         packages=pk,

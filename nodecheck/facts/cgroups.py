@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..sections import Sections
-from .mounts import parse_mountinfo
+from .mounts import Mount, read_table
 
 
 @dataclass
@@ -19,11 +19,11 @@ class CgroupFacts:
         return dict(self.__dict__)
 
 
-def parse(sections: Sections) -> CgroupFacts:
+def parse(sections: Sections, mount_table: list[Mount] | None = None) -> CgroupFacts:
+    """`mount_table` is mounts.read_table(sections), when the caller has it already."""
     f = CgroupFacts()
-    mi = sections.text("mountinfo")
-    if mi is not None:
-        mounts = parse_mountinfo(mi)
+    mounts = mount_table if mount_table is not None else read_table(sections)
+    if mounts is not None:
         at = [m for m in mounts if m.mountpoint == "/sys/fs/cgroup"]
         v1 = [m for m in mounts if m.fstype == "cgroup"]
         v2 = [m for m in mounts if m.fstype == "cgroup2"]

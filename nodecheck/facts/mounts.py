@@ -83,7 +83,14 @@ class MountFacts:
                 "reason": self.reason}
 
 
-def parse(sections: Sections) -> MountFacts:
+def read_table(sections: Sections) -> list[Mount] | None:
+    """The mountinfo lines as read (a capped table too), None when there is no text: parsed once
+    by gather() and handed to every parser that needs it (this one, cgroups, selinux)."""
+    text = sections.text("mountinfo")
+    return parse_mountinfo(text) if text is not None else None
+
+
+def parse(sections: Sections, mount_table: list[Mount] | None = None) -> MountFacts:
     s = sections.get("mountinfo")
     if not s.ok:
         return MountFacts(reason=s.why())
@@ -91,7 +98,7 @@ def parse(sections: Sections) -> MountFacts:
         # A capped or cut mountinfo may have lost the very mount that matters (an NFS
         # /var/lib past the cap would leave "/" on ext4): no mount is judged from it.
         return MountFacts(reason=s.why())
-    mounts = parse_mountinfo(s.text or "")
+    mounts = mount_table if mount_table is not None else parse_mountinfo(s.text or "")
     if not mounts:
         return MountFacts(reason="mountinfo has no readable lines")
     f = MountFacts(mounts=mounts)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..sections import Sections
 from ._common import first_line
-from .mounts import parse_mountinfo
+from .mounts import Mount, read_table
 
 ENFORCING, PERMISSIVE, DISABLED, UNKNOWN = "enforcing", "permissive", "disabled", "unknown"
 
@@ -44,7 +44,7 @@ def parse_config(text: str) -> tuple[str | None, str | None]:
     return mode, typ
 
 
-def parse(sections: Sections) -> SelinuxFacts:
+def parse(sections: Sections, mount_table: list[Mount] | None = None) -> SelinuxFacts:
     f = SelinuxFacts()
     cfg = sections.text("/etc/selinux/config")
     if cfg is not None:
@@ -73,10 +73,8 @@ def parse(sections: Sections) -> SelinuxFacts:
 
     # No enforce file. Disabled only if we can show selinuxfs is not there at all.
     fs = sections.text("/proc/filesystems")
-    mi = sections.text("mountinfo")
-    mounted = None
-    if mi is not None:
-        mounted = any(m.fstype == "selinuxfs" for m in parse_mountinfo(mi))
+    mounts = mount_table if mount_table is not None else read_table(sections)
+    mounted = None if mounts is None else any(m.fstype == "selinuxfs" for m in mounts)
     if fs is not None and "selinuxfs" not in fs.split():
         f.mode, f.reason = DISABLED, "kernel has no selinuxfs (not built in or disabled at boot)"
     elif mounted is False:
