@@ -23,13 +23,10 @@ def score_facts(name: str, facts: Facts, *, matrix, target: str | None = None, i
                 source: str | None = None, extra=None) -> NodeReport:
     """Facts -> findings -> the node's report (every release scored; findings for the target)."""
     from .checks import evaluate  # the checks need the matrix package; import on use
-    result = evaluate(facts, matrix, target=target, ignore=ignore, extra=extra)
+    s = evaluate(facts, matrix, target=target, ignore=ignore, extra=extra)
     problems = facts.probe.get("problems") or []
-    return NodeReport(node=name, source=source, verdict=result["verdict"],
-                      checks=[finding_from_dict(c) for c in result["checks"]],
-                      sysbox=ReleaseAdvice.from_dict(result["sysbox"]),
-                      methods={k: Method(m["status"], m["reason"]) for k, m in result["methods"].items()},
-                      facts=facts.summary(), error=None,
+    return NodeReport(node=name, source=source, verdict=s.verdict, checks=s.findings, sysbox=s.sysbox,
+                      methods=s.methods, facts=facts.summary(), error=None,
                       probe_problems=cap_problems(problems) if problems else None)
 
 

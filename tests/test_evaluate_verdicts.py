@@ -71,9 +71,9 @@ def test_every_release_verdict_is_its_full_scoring(trees, profile):
             for extra in (None, _extra):
                 got = evaluate(facts, m, target=target, ignore=ignore, extra=extra)
                 by_release, findings = reference(facts, m, target, ignore, extra)
-                assert got["sysbox"]["verdict_by_release"] == by_release, (target, ignore, extra)
-                assert got["checks"] == findings
-                assert got["verdict"] == worst(f["status"] for f in findings)
+                assert got.sysbox.verdict_by_release == by_release, (target, ignore, extra)
+                assert [f.to_dict() for f in got.findings] == findings
+                assert got.verdict == worst(f["status"] for f in findings)
                 seen.update(by_release.values())
     assert seen - {FAIL}, "every release fails for every option set: the fast path is not exercised"
     assert WARN in seen  # --ignore all demotes every fail and unknown

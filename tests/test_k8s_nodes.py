@@ -21,6 +21,7 @@ sys.path.insert(0, str(REPO))
 
 from nodecheck.k8s import client, nodes, requirements  # noqa: E402
 from nodecheck.matrix import load  # noqa: E402
+from nodecheck.report.model import NodeReport  # noqa: E402
 
 NODECHECK = str(REPO / ".venv" / "bin" / "nodecheck")
 SCHEMA = json.loads((REPO / "nodecheck" / "schemas" / "report.schema.json").read_text())
@@ -53,6 +54,13 @@ def matrix():
 @pytest.fixture(scope="module")
 def req():
     return requirements.load()
+
+
+def score(node_obj: dict, **kw) -> dict:
+    """score_node's NodeReport in its JSON form, as the report carries it."""
+    got = nodes.score_node(node_obj, **kw)
+    assert isinstance(got, NodeReport)
+    return got.to_dict()
 
 
 def by_id(node: dict) -> dict:
@@ -120,7 +128,7 @@ def test_parse_node_reports_malformed_fields():
 # --- scoring ---------------------------------------------------------------------------------
 
 def test_probe_only_checks_are_unknown_never_guessed(matrix, req):
-    node = nodes.score_node(node_json(), matrix=matrix, req=req)
+    node = score(node_json(), matrix=matrix, req=req)
     checks = by_id(node)
     for cid in ("selinux", "cgroups", "userns", "storage.data-root", "deps.host-tools", "runtime.docker"):
         assert checks[cid]["status"] == "unknown", cid
@@ -134,49 +142,49 @@ def test_probe_only_checks_are_unknown_never_guessed(matrix, req):
 
 
 def test_kernel_below_the_distro_minimum_fails(matrix, req):
-    node = nodes.score_node(node_json(kernel="5.15.0-122-generic", os_image="Ubuntu 24.04.1 LTS"), matrix=matrix, req=req)
+    node = score(node_json(kernel="5.15.0-122-generic", os_image="Ubuntu 24.04.1 LTS"), matrix=matrix, req=req)
     assert by_id(node)["kernel.version"]["status"] == "fail"
     assert node["verdict"] == "fail"
 
 
 def test_old_kernel_leaves_shiftfs_to_the_probe(matrix, req):
     # Below 5.12 Sysbox needs shiftfs; only the probe can see whether the module exists.
-    node = nodes.score_node(node_json(kernel="5.10.0-28-amd64", os_image="Debian GNU/Linux 11 (bullseye)"),
+    node = score(node_json(kernel="5.10.0-28-amd64", os_image="Debian GNU/Linux 11 (bullseye)"),
                             matrix=matrix, req=req)
     assert by_id(node)["shiftfs"]["status"] == "unknown"
     assert by_id(node)["kernel.version"]["status"] == "pass"
 
 
 def test_kubelet_outside_the_installer_list_fails(matrix, req):
-    node = nodes.score_node(node_json(kubelet="v1.27.16"), matrix=matrix, req=req)
+    node = score(node_json(kubelet="v1.27.16"), matrix=matrix, req=req)
     assert by_id(node)["kubernetes.version"]["status"] == "fail"
 
 
 def test_unknown_os_image_is_unknown_distro_not_a_guess(matrix, req):
-    node = nodes.score_node(node_json(os_image="K3s v1.31.5+k3s1"), matrix=matrix, req=req)
+    node = score(node_json(os_image="K3s v1.31.5+k3s1"), matrix=matrix, req=req)
     d = by_id(node)["distro"]
     assert d["status"] == "unknown" and "K3s v1.31.5+k3s1" in d["message"]
 
 
 def test_k3s_runtime_fails(matrix, req):
-    node = nodes.score_node(node_json(runtime="containerd://1.7.23-k3s2", kubelet="v1.31.5+k3s1"), matrix=matrix, req=req)
+    node = score(node_json(runtime="containerd://1.7.23-k3s2", kubelet="v1.31.5+k3s1"), matrix=matrix, req=req)
     rt = by_id(node)["kubernetes.runtime"]
     assert rt["status"] == "fail" and "k3s" in rt["message"]
 
 
 def test_crio_runtime_passes_with_its_path(matrix, req):
-    node = nodes.score_node(node_json(runtime="cri-o://1.30.2"), matrix=matrix, req=req)
+    node = score(node_json(runtime="cri-o://1.30.2"), matrix=matrix, req=req)
     rt = by_id(node)["kubernetes.runtime"]
     assert rt["status"] == "pass" and "CRI-O" in rt["message"]
 
 
 def test_arm_32_fails_arch(matrix, req):
-    node = nodes.score_node(node_json(arch="arm"), matrix=matrix, req=req)
+    node = score(node_json(arch="arm"), matrix=matrix, req=req)
     assert by_id(node)["arch"]["status"] == "fail"
 
 
 def test_windows_node_fails(matrix, req):
-    node = nodes.score_node(node_json(os="windows", kernel="10.0.20348.2700", os_image="Windows Server 2022 Datacenter"),
+    node = score(node_json(os="windows", kernel="10.0.20348.2700", os_image="Windows Server 2022 Datacenter"),
                             matrix=matrix, req=req)
     assert by_id(node)["kubernetes.os"]["status"] == "fail"
 
@@ -185,44 +193,44 @@ def test_windows_node_fails(matrix, req):
                                             ("cloud.google.com/gke-nodepool", "GKE"),
                                             ("kubernetes.azure.com/agentpool", "AKS")])
 def test_managed_pool_warns_with_the_pool_setting(matrix, req, label, provider):
-    node = nodes.score_node(node_json(labels={label: "pool-a"}), matrix=matrix, req=req)
+    node = score(node_json(labels={label: "pool-a"}), matrix=matrix, req=req)
     mp = by_id(node)["kubernetes.managed-pool"]
     assert mp["status"] == "warn" and provider in mp["message"] and "pool-a" in mp["remediation"]
 
 
 def test_plain_node_has_no_managed_pool_finding(matrix, req):
-    assert "kubernetes.managed-pool" not in by_id(nodes.score_node(node_json(), matrix=matrix, req=req))
+    assert "kubernetes.managed-pool" not in by_id(score(node_json(), matrix=matrix, req=req))
 
 
 def test_gpu_on_a_cloud_vm_warns_bare_metal_only(matrix, req):
     n = node_json(provider_id="gce://proj/us-central1-a/gke-gpu-1", capacity={"nvidia.com/gpu": "2"},
                   labels={"cloud.google.com/gke-nodepool": "gpu"})
-    g = by_id(nodes.score_node(n, matrix=matrix, req=req))["gpu.nvidia"]
+    g = by_id(score(n, matrix=matrix, req=req))["gpu.nvidia"]
     assert g["status"] == "warn" and "gce virtual machine" in g["message"] and "bare-metal" in g["message"]
 
 
 def test_gpu_on_cloud_bare_metal_is_not_called_a_vm(matrix, req):
     n = node_json(provider_id="aws:///us-east-1a/i-0abc", capacity={"nvidia.com/gpu": "8"},
                   labels={"node.kubernetes.io/instance-type": "p4d.metal"})
-    g = by_id(nodes.score_node(n, matrix=matrix, req=req))["gpu.nvidia"]
+    g = by_id(score(n, matrix=matrix, req=req))["gpu.nvidia"]
     assert "virtual machine" not in g["message"] and "bare metal (p4d.metal)" in g["message"]
 
 
 def test_no_gpu_resource_is_unknown_not_no_gpu(matrix, req):
     # Without the NVIDIA device plugin a GPU node has no nvidia.com/gpu: absence proves nothing.
-    g = by_id(nodes.score_node(node_json(), matrix=matrix, req=req))["gpu.nvidia"]
+    g = by_id(score(node_json(), matrix=matrix, req=req))["gpu.nvidia"]
     assert g["status"] == "unknown"
 
 
 def test_not_ruled_out_lists_releases_without_a_fail(matrix, req):
-    node = nodes.score_node(node_json(kubelet="v1.29.9", kernel="6.8.0-45-generic"), matrix=matrix, req=req)
+    node = score(node_json(kubelet="v1.29.9", kernel="6.8.0-45-generic"), matrix=matrix, req=req)
     per = node["sysbox"]["verdict_by_release"]
     assert node["sysbox"]["not_ruled_out"] == [v for v, s in per.items() if s != "fail"]
     assert node["sysbox"]["compatible_releases"] == []  # nothing passes without the probe
 
 
 def test_ignore_demotes_like_scan(matrix, req):
-    node = nodes.score_node(node_json(kubelet="v1.27.16"), matrix=matrix, req=req, ignore=("kubernetes.version",))
+    node = score(node_json(kubelet="v1.27.16"), matrix=matrix, req=req, ignore=("kubernetes.version",))
     kv = by_id(node)["kubernetes.version"]
     assert kv["status"] == "warn" and kv["ignored"] and kv["demoted_from"] == "fail"
 

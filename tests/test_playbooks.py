@@ -110,14 +110,16 @@ def _plugin():
 
 
 def test_effective_verdict_demotes_only_when_every_fail_is_ignored():
+    from nodecheck.report.model import NodeReport
+
     p = _plugin()
-    node = {"verdict": "fail", "checks": [
-        {"id": "kernel.min", "status": "fail"}, {"id": "distro", "status": "fail"}, {"id": "x", "status": "warn"}]}
+    node = NodeReport.from_dict({"verdict": "fail", "checks": [
+        {"id": "kernel.min", "status": "fail"}, {"id": "distro", "status": "fail"}, {"id": "x", "status": "warn"}]})
     assert p.effective_verdict(node, []) == "fail"
     assert p.effective_verdict(node, ["kernel.min"]) == "fail"
     assert p.effective_verdict(node, ["kernel.min", "distro"]) == "warn"
-    assert [c["id"] for c in p.failing_checks(node, ["distro"])] == ["kernel.min"]
-    assert p.effective_verdict({"verdict": "pass", "checks": []}, []) == "pass"
+    assert [c.id for c in p.failing_checks(node, ["distro"])] == ["kernel.min"]
+    assert p.effective_verdict(NodeReport.from_dict({"verdict": "pass", "checks": []}), []) == "pass"
 
 
 def test_artifact_comes_from_the_matrix():

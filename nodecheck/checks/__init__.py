@@ -8,9 +8,12 @@ returns the findings for the target release, the verdict, and the deployment met
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..facts import Facts
+
+if TYPE_CHECKING:  # report.model imports Finding from here: the model is imported where used
+    from ..report.model import Method, ReleaseAdvice
 
 from ..vocab import _ORDER, FAIL, PASS, UNKNOWN, WARN, worst  # noqa: F401 (re-exported: checks import them from here)
 
@@ -205,11 +208,23 @@ def _release_verdict(facts: Facts, matrix, release, wanted: set[str], memo: dict
     return out
 
 
-def evaluate(facts: Facts, matrix, *, target: str | None = None, ignore=(), extra=None) -> dict:
-    """The scoring part of a report node: verdict, checks, sysbox releases, methods.
+@dataclass
+class Scoring:
+    """What scoring one node yields: the target release's findings and their verdict, every
+    release's verdict (`sysbox`), and the deployment methods' verdicts."""
+
+    verdict: str
+    findings: list[Finding]
+    sysbox: ReleaseAdvice
+    methods: dict[str, Method]
+
+
+def evaluate(facts: Facts, matrix, *, target: str | None = None, ignore=(), extra=None) -> Scoring:
+    """The scoring part of a report node: verdict, findings, sysbox releases, methods.
 
     `extra(release) -> [Finding]`: findings from outside the probe, scored with the node's
     own for every release (`nodecheck k8s scan` adds what only the Node object says)."""
+    from ..report.model import ReleaseAdvice
     from .methods import advise
 
     target_rel = matrix.release(target) if target else matrix.newest
@@ -228,14 +243,7 @@ def evaluate(facts: Facts, matrix, *, target: str | None = None, ignore=(), extr
         findings_target = fs
     compatible = [v for v, verdict in per_release.items() if verdict in (PASS, WARN)]
     verdict = worst(f.status for f in findings_target)
-    return {
-        "verdict": verdict,
-        "checks": [f.to_dict() for f in findings_target],
-        "sysbox": {
-            "target": str(target_rel.version),
-            "compatible_releases": compatible,
-            "recommended": compatible[-1] if compatible else None,
-            "verdict_by_release": per_release,
-        },
-        "methods": advise(facts, matrix, findings_target, verdict),
-    }
+    return Scoring(verdict, findings_target,
+                   ReleaseAdvice(str(target_rel.version), compatible, compatible[-1] if compatible else None,
+                                 per_release),
+                   advise(facts, matrix, findings_target, verdict))

@@ -3,6 +3,7 @@ work on this node, and why not (coder-docs/docker-in-workspaces-v2)."""
 
 from __future__ import annotations
 
+from ..report.model import Method
 from . import FAIL, PASS, UNKNOWN, WARN, Finding, worst
 
 # The checks that are about the kernel and host, not about installing sysbox-runc on it:
@@ -11,7 +12,7 @@ _KERNEL_LEVEL = ("arch", "kernel.version", "kernel.idmap", "shiftfs", "userns", 
                  "apparmor.fusermount3", "storage.data-root", "cgroups")
 
 
-def advise(facts, matrix, findings: list[Finding], verdict: str) -> dict:
+def advise(facts, matrix, findings: list[Finding], verdict: str) -> dict[str, Method]:
     by_id = {f.id: f for f in findings}
     failing = [f.id for f in findings if f.status == FAIL]
     unknown = [f.id for f in findings if f.status == UNKNOWN]
@@ -62,4 +63,6 @@ def advise(facts, matrix, findings: list[Finding], verdict: str) -> dict:
 
     sidecar = {"status": WARN, "reason": "always possible but insecure: a privileged Docker sidecar lets the "
                "workspace become root on the host"}
-    return {"sysbox-runc": runc, "envbox": envbox, "rootless-podman": podman, "privileged-sidecar": sidecar}
+    return {name: Method(m["status"], m["reason"])
+            for name, m in (("sysbox-runc", runc), ("envbox", envbox), ("rootless-podman", podman),
+                            ("privileged-sidecar", sidecar))}

@@ -18,6 +18,7 @@ from ..facts import Facts, gather
 from ..facts.distro import DistroFacts
 from ..facts.kernel import KernelFacts
 from ..facts.runtimes import Runtime, RuntimeFacts
+from ..report.model import NodeReport, ReleaseAdvice
 from ..sections import parse as parse_sections
 from ..versions import KernelVersion
 from .requirements import ManagedPool, Requirements
@@ -295,7 +296,7 @@ def _gpu_finding(nf: NodeFacts, req: Requirements) -> Finding:
                    "devices through", "Use bare-metal GPU nodes for GPU CVMs.", req.gpu_source)
 
 
-def score_node(node: dict, *, matrix, req: Requirements, target: str | None = None, ignore=()) -> dict:
+def score_node(node: dict, *, matrix, req: Requirements, target: str | None = None, ignore=()) -> NodeReport:
     """One report node (nodecheck.report/v1) for one Node object."""
     from ..checks.methods import advise
 
@@ -328,14 +329,9 @@ def score_node(node: dict, *, matrix, req: Requirements, target: str | None = No
     summary.update({"kubelet.version": nf.kubelet_version, "kubernetes.runtime": nf.runtime,
                     "kubernetes.internal_ip": nf.internal_ips[0] if nf.internal_ips else None,
                     "kubernetes.provider_id": nf.provider_id, "gpu.count": nf.gpu_count})
-    return {
-        "node": nf.name, "source": f"{SOURCE}:node/{nf.name}", "verdict": verdict,
-        "checks": [f.to_dict() for f in findings_target],
-        "sysbox": {"target": str(target_rel.version), "compatible_releases": compatible,
-                   "recommended": compatible[-1] if compatible else None, "verdict_by_release": per_release,
-                   # What a prescan can say: the releases the Node's facts do not rule out.
-                   "not_ruled_out": not_ruled_out},
-        "methods": advise(facts, matrix, findings_target, verdict),
-        "facts": summary, "error": None,
-        "kubernetes_node": nf.to_dict(),
-    }
+    # What a prescan can say besides: the releases the Node's facts do not rule out.
+    sysbox = ReleaseAdvice(str(target_rel.version), compatible, compatible[-1] if compatible else None,
+                           per_release, not_ruled_out)
+    return NodeReport(node=nf.name, source=f"{SOURCE}:node/{nf.name}", verdict=verdict, checks=findings_target,
+                      sysbox=sysbox, methods=advise(facts, matrix, findings_target, verdict), facts=summary,
+                      kubernetes_node=nf.to_dict())

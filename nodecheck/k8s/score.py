@@ -3,13 +3,14 @@
 Job mode: the pod's `nodecheck.snapshot/v1` is re-parsed from its raw probe output and scored
 with this process's matrix, target and --ignore (as `nodecheck scan --snapshot` does).
 DaemonSet mode: the pod's own report row is taken as it is (it was scored in the pod).
-A node with no usable output becomes `pipeline.error_node` with the diagnosed kind and reason.
+A node with no usable output becomes `pipeline.host_error` with the diagnosed kind and reason.
 Every row carries `kubernetes`: the pod, the Job and the run id, so a person can look further.
 """
 
 from __future__ import annotations
 
 from .. import pipeline
+from ..report.model import NodeReport
 from .podlog import report_node_from_log, snapshot_from_log
 from .scan import NodeRun, ScanResult
 
@@ -43,7 +44,7 @@ def fill_from_node(facts, nf) -> list[str]:
 
 
 def score_with_node(name: str, raw: str, node_obj: dict | None, *, matrix, target: str | None, ignore,
-                    source: str, visible: tuple[str, ...] | None = None) -> dict:
+                    source: str, visible: tuple[str, ...] | None = None) -> NodeReport:
     """The pod's probe output scored here, merged with its Node object (`nodecheck k8s nodes`'s
     facts): the Node fills what the probe could not read, and the Node-only checks (the runtime as
     the Kubernetes installer sees it, managed node pools, a non-Linux node) are scored with the
@@ -59,7 +60,7 @@ def score_with_node(name: str, raw: str, node_obj: dict | None, *, matrix, targe
 
     parsed = sections.parse(raw)
     if parsed.version == 0 or node_obj is None:
-        return pipeline.node_from_output(name, raw, matrix=matrix, target=target, ignore=ignore, source=source)
+        return pipeline.score_output(name, raw, matrix=matrix, target=target, ignore=ignore, source=source)
     facts = gather(parsed)
     if visible is not None:
         facts.hostpaths = restrict_view(facts.hostpaths, visible, "the preflight pod")
@@ -70,17 +71,17 @@ def score_with_node(name: str, raw: str, node_obj: dict | None, *, matrix, targe
     def extra(rel):
         return [f for f in N.node_findings(nf, facts, req, rel) if f.id != "gpu.nvidia"]
 
-    row = pipeline.node_from_facts(name, facts, matrix=matrix, target=target, ignore=ignore, source=source,
-                                   extra=extra)
-    row["facts"].update({"kubernetes.runtime": nf.runtime,
+    row = pipeline.score_facts(name, facts, matrix=matrix, target=target, ignore=ignore, source=source,
+                               extra=extra)
+    row.facts.update({"kubernetes.runtime": nf.runtime,
                          "kubernetes.internal_ip": nf.internal_ips[0] if nf.internal_ips else None,
                          "kubernetes.provider_id": nf.provider_id})
     # Which rows of the Coder docs' HostPath table the node serves (the storage.hostpaths finding, as data).
     cvm = HC.report(facts.hostpaths, facts.mounts)
-    row["facts"]["cvm.host_paths.served"] = [r["row"] for r in cvm if r["status"] == "pass"]
-    row["facts"]["cvm.host_paths.rows"] = cvm
-    row["kubernetes_node"] = nf.to_dict()
-    row["from_node"] = filled
+    row.facts["cvm.host_paths.served"] = [r["row"] for r in cvm if r["status"] == "pass"]
+    row.facts["cvm.host_paths.rows"] = cvm
+    row.kubernetes_node = nf.to_dict()
+    row.from_node = filled
     return row
 
 
@@ -90,16 +91,16 @@ def _k8s_meta(run: NodeRun, result: ScanResult, namespace: str) -> dict:
 
 
 def node_row(run: NodeRun, result: ScanResult, *, namespace: str, daemonset: str | None, matrix,
-             target: str | None, ignore=(), visible: tuple[str, ...] | None = None) -> dict:
+             target: str | None, ignore=(), visible: tuple[str, ...] | None = None) -> NodeReport:
     source = f"k8s:{namespace}/pod/{run.pod_name}" if run.pod_name else f"k8s:{namespace}"
-    row: dict | None = None
+    row: NodeReport | None = None
     if run.log is not None:
         if daemonset:
             parsed = report_node_from_log(run.log)
             if parsed.doc is not None:
-                row = dict(parsed.doc)
+                row = NodeReport.from_dict(parsed.doc)
                 # The Kubernetes node name is the key (the pod may call itself by its hostname).
-                row["node"], row["source"] = run.node, source
+                row.node, row.source = run.node, source
         else:
             parsed = snapshot_from_log(run.log)
             if parsed.doc is not None:
@@ -107,17 +108,17 @@ def node_row(run: NodeRun, result: ScanResult, *, namespace: str, daemonset: str
                                       matrix=matrix, target=target, ignore=ignore, source=source,
                                       visible=visible)
         if row is None:
-            row = pipeline.error_node(run.node, "probe-error", f"pod {run.pod_name}: {parsed.problem}",
+            row = pipeline.host_error(run.node, "probe-error", f"pod {run.pod_name}: {parsed.problem}",
                                       stderr_tail=run.log[-2000:], matrix=matrix, target=target, source=source)
     else:
         d = run.diagnosis
         kind, message = (d.kind, d.message) if d else ("not-started", f"no report (last state: {run.state})")
-        row = pipeline.error_node(run.node, kind, message, matrix=matrix, target=target, source=source)
-    row["kubernetes"] = _k8s_meta(run, result, namespace)
+        row = pipeline.host_error(run.node, kind, message, matrix=matrix, target=target, source=source)
+    row.kubernetes = _k8s_meta(run, result, namespace)
     return row
 
 
 def rows(result: ScanResult, *, namespace: str, daemonset: str | None, matrix, target: str | None,
-         ignore=(), visible: tuple[str, ...] | None = None) -> list[dict]:
+         ignore=(), visible: tuple[str, ...] | None = None) -> list[NodeReport]:
     return [node_row(r, result, namespace=namespace, daemonset=daemonset, matrix=matrix, target=target,
                      ignore=ignore, visible=visible) for r in result.runs]

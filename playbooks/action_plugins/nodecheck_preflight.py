@@ -31,14 +31,15 @@ def _import_nodecheck():
     return nodecheck
 
 
-def failing_checks(node: dict, ignore) -> list[dict]:
-    """The fail checks that are not ignored (the pipeline may already have demoted them)."""
+def failing_checks(node, ignore) -> list:
+    """The fail findings of a NodeReport that are not ignored (the pipeline may already have
+    demoted them)."""
     ignored = set(ignore or ())
-    return [c for c in node.get("checks", []) if c.get("status") == "fail" and c.get("id") not in ignored]
+    return [c for c in node.checks if c.status == "fail" and c.id not in ignored]
 
 
-def effective_verdict(node: dict, ignore) -> str:
-    verdict = node.get("verdict", "unknown")
+def effective_verdict(node, ignore) -> str:
+    verdict = node.verdict
     if verdict == "fail" and not failing_checks(node, ignore):
         return "warn"  # every failing check was ignored by the operator
     return verdict
@@ -118,23 +119,22 @@ class ActionModule(ActionBase):
         parsed = sections.parse(stdout)
         facts = None if parsed.version == 0 else gather(parsed)
         if facts is None:
-            node = pipeline.node_from_output(name, stdout, matrix=matrix, target=target, ignore=ignore)
+            node = pipeline.score_output(name, stdout, matrix=matrix, target=target, ignore=ignore)
         else:
-            node = pipeline.node_from_facts(name, facts, matrix=matrix, target=target, ignore=ignore)
+            node = pipeline.score_facts(name, facts, matrix=matrix, target=target, ignore=ignore)
         try:
             from nodecheck.install.decision import decide
             from nodecheck.install.target import UNKNOWN, target_kind
         except ImportError as exc:
             raise AnsibleActionFail(f"this nodecheck cannot tell the install path ({exc})") from exc
-        if node.get("error") or facts is None:
+        if node.error is not None or facts is None:
             kind, kind_why = UNKNOWN, "the probe output could not be read"
         else:
             tk = target_kind(facts)
             kind, kind_why = tk.kind, tk.why
 
         verdict = effective_verdict(node, ignore)
-        sysbox = node.get("sysbox") or {}
-        release = target or sysbox.get("target") or sysbox.get("recommended")
+        release = target or node.sysbox.target or node.sysbox.recommended
         arch = arch_of(facts)
         distro = facts.distro if facts is not None else None
         try:
@@ -143,8 +143,9 @@ class ActionModule(ActionBase):
             rel = None
         result.update(
             verdict=verdict,
-            report=node,
-            failing=[{k: c.get(k) for k in ("id", "message", "remediation")} for c in failing_checks(node, ignore)],
+            report=node.to_dict(),  # Ansible results are JSON: the model becomes its report form here
+            failing=[{"id": c.id, "message": c.message, "remediation": c.remediation}
+                     for c in failing_checks(node, ignore)],
             sysbox_release=release,
             arch=arch,
             artifact=artifact_from_matrix(matrix, release, arch, distro and distro.id, distro and distro.version_id),
