@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 
 import click
 
@@ -77,6 +76,8 @@ def check_target(path: str, option: str = "output") -> None:
 def atomic_write(path: str, data: bytes, option: str = "output") -> None:
     """Write `data` to `path` through a temp file + rename (mode 0600); refuse special targets."""
     check_target(path, option)
+    import tempfile  # only a run that writes a file needs it (~4 ms of a scan's start-up)
+
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ def run(root: str = "/", timeout: float = 60.0, shell: str = "sh") -> ProbeRun:
     # Its own process group (session): at the deadline the whole group is killed, so no
     # gzip/dd/awk child outlives nodecheck or keeps the pipes open; after a normal exit any
     # straggler is killed too.
-    nonce = secrets.token_hex(8)
+    nonce = probe.new_nonce()
     boundary = f"@@NODECHECK-{nonce}@@"
     p = subprocess.Popen([shell, "-s", "--", root], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, start_new_session=True)
