@@ -10,18 +10,17 @@ is dropped. So a host costs at most its deadline, and never holds up the others.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 import queue
 import re
-import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Callable, Sequence
 
-from . import probe, sections
-from .transport import ssh
+from .transport import ProbeRun, run_probe, ssh
 from .vocab import TRANSPORT_ERROR_KINDS
 
 STATUSES = ("ok",) + TRANSPORT_ERROR_KINDS  # a host's outcome: scored, or why not (vocab)
@@ -48,21 +47,26 @@ class FleetOptions:
     user: str | None = None
     port: int | None = None
     key_file: str | None = None
+    # The most stdout kept of one host; None: run_fleet sizes it to the parallelism
+    # (fleet_stdout_cap), so `forks` hosts flooding at once stay within OUTPUT_BUDGET.
+    stdout_cap: int | None = None
 
 
 @dataclass
-class HostResult:
-    target: Target
-    status: str  # one of STATUSES
-    stdout: str = ""
-    stderr_tail: str = ""
-    exit_status: int | None = None
-    message: str = ""
-    seconds: float = 0.0
-    kex: str | None = None
-    # What run_fleet's `score` made of this host, inside its deadline (None without one, or
-    # when the watchdog wrote the row).
+class HostResult(ProbeRun):
+    """One fleet row: the target's settled ProbeRun, and what run_fleet's `score` made of it
+    inside the host's deadline (None without one, or when the watchdog wrote the row)."""
+
+    target: Target | None = None
     node: object = None
+
+    @classmethod
+    def of(cls, target: Target, run: ProbeRun) -> "HostResult":
+        return cls(**{f.name: getattr(run, f.name) for f in fields(ProbeRun)}, target=target)
+
+    @classmethod
+    def error(cls, target: Target, status: str, message: str, **kw) -> "HostResult":
+        return cls(target=target, status=status, message=message, **kw)
 
 
 # -- targets ---------------------------------------------------------------
@@ -210,24 +214,6 @@ def load_targets(hosts: Sequence[str], inventory: str | None, hosts_file: str | 
 
 # -- the pool --------------------------------------------------------------
 
-def classify_output(stdout: str, exit_status: int | None, boundary: str | None = None) -> tuple[str, str]:
-    """`ok`, or `probe-error` with a reason: non-zero exit, no header/DONE line, or (given the
-    boundary this run generated) output under any other boundary: forged by a forced command."""
-    parsed = sections.parse(stdout)
-    if parsed.version == 0:
-        return "probe-error", (parsed.problems[0] if parsed.problems and "headers" in parsed.problems[0]
-                               else "no probe header in the output (garbage, or the probe never started)")
-    if boundary is not None and parsed.boundary != boundary:
-        return "probe-error", "probe output carries a boundary this run did not generate (not our probe)"
-    if not parsed.done:
-        return "probe-error", "probe output ends early (no DONE line)"
-    if exit_status is None:
-        return "probe-error", "no exit status from the remote shell"
-    if exit_status != 0:
-        return "probe-error", f"probe exited with status {exit_status}"
-    return "ok", ""
-
-
 # What sudo prints on stderr when `sudo -n` cannot run the probe (sudo 1.9 wording; older
 # releases say "a terminal is required" where -n now says "a password is required").
 _SUDO_FAILURES = (
@@ -250,44 +236,41 @@ def become_failure(stderr: str, user: str = "the SSH user") -> str | None:
 
 
 def probe_host(target: Target, opts: FleetOptions, session_box: list, config=None) -> HostResult:
-    """Connect, authenticate and run the probe once; never raises for host failures."""
-    t0 = time.monotonic()
+    """Connect, authenticate and run the probe once (transport.run_probe: one classifier for
+    every transport); never raises for host failures."""
     config = config if config is not None else ssh.load_ssh_config(opts.ssh_config)
     try:
         ep = ssh.resolve(target.host, config=config, user=target.user or opts.user,
                          port=target.port or opts.port, key_file=target.key_file or opts.key_file,
                          known_hosts=opts.known_hosts)
     except Exception as exc:  # a broken Match exec, say
-        return HostResult(target, "unreachable", message=f"ssh config: {exc}")
+        return HostResult.error(target, "unreachable", f"ssh config: {exc}")
     sess = ssh.Session(ep, config=config, accept_new_host_keys=opts.accept_new_host_keys,
-                       become=opts.become, connect_timeout=max(1.0, opts.timeout))
+                       become=opts.become, connect_timeout=max(1.0, opts.timeout),
+                       stdout_cap=opts.stdout_cap or ssh.STDOUT_CAP)
     session_box.append(sess)
-    nonce = secrets.token_hex(8)
-    try:
-        run = sess.run(probe.script(nonce))
-    except ssh.SSHError as exc:
-        return HostResult(target, exc.kind, message=str(exc), seconds=time.monotonic() - t0)
-    except Exception as exc:  # never crash the fleet for one host
-        return HostResult(target, "unreachable", message=f"{type(exc).__name__}: {exc}",
-                          seconds=time.monotonic() - t0)
-    finally:
-        sess.close()
-    sess.phase = "parse"  # from here on the watchdog may interrupt this thread (DeadlinePassed)
-    err = run.stderr_tail.decode("utf-8", "replace")
-    if run.truncated:  # not parsed at all: a capped output can only be an error
-        return HostResult(target, "probe-error", stderr_tail=err, exit_status=run.exit_status,
-                          message=f"output exceeded {ssh.STDOUT_CAP} bytes", seconds=time.monotonic() - t0,
-                          kex=run.kex)
-    out = run.stdout.decode("utf-8", "replace")
-    status, why = classify_output(out, run.exit_status, boundary=f"@@NODECHECK-{nonce}@@")
-    if status != "ok" and opts.become:
+    run = run_probe(sess)
+    if run.status == "probe-error" and opts.become and run.parsed is not None and run.parsed.version == 0:
         # sudo failed before the probe started: say so instead of "no probe header".
-        sudo_why = become_failure(err, ep.user or "the SSH user")
-        if sudo_why and sections.parse(out).version == 0:
-            status, why = "auth-failed", sudo_why
-    msg = why + ("; host key added to known_hosts" if run.host_key_added else "")
-    return HostResult(target, status, stdout=out, stderr_tail=err, exit_status=run.exit_status,
-                      message=msg.lstrip("; "), seconds=time.monotonic() - t0, kex=run.kex)
+        sudo_why = become_failure(run.stderr, ep.user or "the SSH user")
+        if sudo_why:
+            run.failed("auth-failed", sudo_why)
+    if run.host_key_added:
+        run.message = "; ".join(m for m in (run.message, "host key added to known_hosts") if m)
+    return HostResult.of(target, run)
+
+
+# What `forks` hosts' outputs may hold at once. A real node's output is 0.1-2 MiB (its files are
+# read with caps of 1 and 4 MiB), so the per-host floor is never reached by one; a flood is cut
+# at the cap and never parsed (probe-error), and holding it costs up to ~5x the cap for a moment
+# (the received bytes, their decoded text, the parse).
+OUTPUT_BUDGET = 512 << 20
+STDOUT_CAP_FLOOR = 8 << 20
+
+
+def fleet_stdout_cap(forks: int) -> int:
+    """Per-host stdout cap: OUTPUT_BUDGET shared by `forks` hosts, within [8 MiB, 64 MiB]."""
+    return max(STDOUT_CAP_FLOOR, min(ssh.STDOUT_CAP, OUTPUT_BUDGET // max(1, forks)))
 
 
 class DeadlinePassed(BaseException):
@@ -371,7 +354,7 @@ def run_fleet(targets: Sequence[Target], opts: FleetOptions,
     `score`, when given, turns a host's result into its report node inside the host's worker
     and deadline (set on `HostResult.node`): a host whose output is slow to parse or score is
     a `timeout` row like one slow to answer, and its output is dropped once scored, so the
-    run holds nodes, not 64 MiB outputs. `on_result` and `progress` are called in the calling
+    run holds nodes, not outputs. `on_result` and `progress` are called in the calling
     thread as each host finishes.
     """
     targets = list(targets)
@@ -380,6 +363,8 @@ def run_fleet(targets: Sequence[Target], opts: FleetOptions,
     if not n:
         return []
     forks = fd_limited_forks(max(1, int(opts.forks)), warn)
+    if opts.stdout_cap is None:
+        opts = dataclasses.replace(opts, stdout_cap=fleet_stdout_cap(forks))
     config = ssh.load_ssh_config(opts.ssh_config)
     q: queue.Queue = queue.Queue()
     running: dict[int, _Job] = {}
@@ -392,19 +377,18 @@ def run_fleet(targets: Sequence[Target], opts: FleetOptions,
             try:
                 r = probe_host(job.target, opts, job.box, config)
             except Exception as exc:  # pragma: no cover - probe_host does not raise
-                r = HostResult(job.target, "unreachable", message=repr(exc))
+                r = HostResult.error(job.target, "unreachable", repr(exc))
             if score is not None and not job.done:
                 with job.lock:
                     job.scoring = True
                 try:
                     r.node = score(r)
-                    r.stdout = ""
+                    r.stdout, r.parsed = "", None
                 except DeadlinePassed:
                     raise
                 except Exception as exc:  # a parser bug is this host's error row, not the run's end
-                    r = HostResult(job.target, "probe-error", stderr_tail=r.stderr_tail,
-                                   message=f"output could not be scored: {type(exc).__name__}: {exc}",
-                                   kex=r.kex)
+                    r = HostResult.error(job.target, "probe-error", stderr=r.stderr, kex=r.kex,
+                                         message=f"output could not be scored: {type(exc).__name__}: {exc}")
                 finally:
                     with job.lock:
                         job.scoring = False
@@ -460,9 +444,8 @@ def run_fleet(targets: Sequence[Target], opts: FleetOptions,
                         _interrupt(job.ident)
                 for s in job.box:
                     s.close(wait=False)
-                finish(job, HostResult(job.target, "timeout",
-                                       message=f"no result within the {opts.timeout:g}s deadline "
-                                               f"(stuck in {phase})"))
+                finish(job, HostResult.error(job.target, "timeout", f"no result within the {opts.timeout:g}s "
+                                                                        f"deadline (stuck in {phase})"))
     finally:
         for job in list(running.values()):
             for s in job.box:

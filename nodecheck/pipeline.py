@@ -40,32 +40,18 @@ def score_output(name: str, stdout: str, *, matrix, target: str | None = None, i
     return score_facts(name, gather(parsed), matrix=matrix, target=target, ignore=ignore, source=source)
 
 
-def score_run(name: str, run, *, matrix, target: str | None = None, ignore=(), source: str | None = None,
-              timeout: float | None = None) -> NodeReport:
-    """The one classifier of a probe run, whatever carried it.
-
-    `run` is a transport's result: a `transport.local.ProbeRun` (local, --root, the pod) or a
-    `fleet.HostResult` (SSH, whose transport already decided `status`). A run that timed out,
-    whose output carries a boundary this run did not generate, or that exited non-zero before
-    printing a probe header is a HostError node; anything else is scored (a probe header with
-    a non-zero exit is still scored: the sections say what was cut short)."""
-    status = getattr(run, "status", None)
-    if status is not None:  # the SSH transport classified it
-        if status == "ok":
-            return score_output(name, run.stdout, matrix=matrix, target=target, ignore=ignore, source=source)
-        return host_error(name, status, run.message, stderr_tail=run.stderr_tail, matrix=matrix,
+def score_run(name: str, run, *, matrix, target: str | None = None, ignore=(),
+              source: str | None = None) -> NodeReport:
+    """The one classifier of a probe run, whatever carried it: a `transport.ProbeRun` (local,
+    --root, the pod, the Ansible plugin) or a `fleet.HostResult` (SSH), settled by
+    `transport.settle` (the same rules for all). A run that is not `ok` is a HostError node;
+    an ok run is scored from the sections settle already parsed."""
+    from .transport import settle
+    run = settle(run)
+    if not run.ok:
+        return host_error(name, run.status, run.message, stderr_tail=run.stderr, matrix=matrix,
                           target=target, source=source)
-    if run.timed_out:
-        limit = f" within {timeout:g}s" if timeout is not None else ""
-        return host_error(name, "timeout", f"probe did not finish{limit}", stderr_tail=run.stderr,
-                          matrix=matrix, target=target, source=source)
-    if sections.parse(run.stdout).boundary not in ("", run.boundary):
-        return host_error(name, "probe-error", "probe output carries a boundary this run did not generate "
-                          "(not our probe)", matrix=matrix, target=target, source=source)
-    if run.exit_status != 0 and "PROBE" not in run.stdout[:200]:
-        return host_error(name, "probe-error", f"probe exited {run.exit_status}", stderr_tail=run.stderr,
-                          matrix=matrix, target=target, source=source)
-    return score_output(name, run.stdout, matrix=matrix, target=target, ignore=ignore, source=source)
+    return score_facts(name, gather(run.parsed), matrix=matrix, target=target, ignore=ignore, source=source)
 
 
 def host_error(name: str, kind: str, message: str, *, stderr_tail: str = "", matrix=None,

@@ -122,14 +122,18 @@ def test_hosts_file_bad_line_names_the_line(tmp_path):
         fleet.load_targets([], None, str(hf), None)
 
 
-def test_classify_output():
+def test_settle_classifies_a_real_probe_run():
     from nodecheck import probe
+    from nodecheck.transport import ProbeRun, settle
     import subprocess
     out = subprocess.run(["sh", "-s", "--", "/"], input=probe.script(), capture_output=True, text=True).stdout
-    assert fleet.classify_output(out, 0) == ("ok", "")
-    assert fleet.classify_output(out, 3)[0] == "probe-error"
-    assert fleet.classify_output(out.rsplit("\n", 2)[0], 0)[0] == "probe-error"  # no DONE
-    assert fleet.classify_output("\x00\xff random bytes", 0)[0] == "probe-error"
+
+    def status(stdout, rc):
+        return settle(ProbeRun(stdout, exit_status=rc)).status
+    assert status(out, 0) == "ok"
+    assert status(out, 3) == "probe-error"
+    assert status(out.rsplit("\n", 2)[0], 0) == "probe-error"  # no DONE
+    assert status("\x00\xff random bytes", 0) == "probe-error"
 
 
 def test_run_fleet_unreachable_hosts_never_raise(tmp_path):

@@ -312,15 +312,19 @@ def test_table_escapes_control_characters_from_the_node():
     assert "\\x1b[2J" in out and "\\x07" in out
 
 
-def test_fleet_accepts_only_the_boundary_this_run_generated():
-    from nodecheck import fleet
+def test_every_transport_accepts_only_the_boundary_this_run_generated():
+    from nodecheck.transport import ProbeRun, settle
+
+    def settled(stdout):
+        r = settle(ProbeRun(stdout, exit_status=0, boundary=B))
+        return r.status, r.message
 
     real = _probe(("/etc/os-release", "ID=ubuntu"))
-    assert fleet.classify_output(real, 0, boundary=B) == ("ok", "")
+    assert settled(real) == ("ok", "")
     forged = real.replace(B, "@@NODECHECK-madeup@@")
-    status, why = fleet.classify_output(forged, 0, boundary=B)
+    status, why = settled(forged)
     assert status == "probe-error" and "did not generate" in why
-    status, why = fleet.classify_output(forged + real, 0, boundary=B)  # printed before the probe
+    status, why = settled(forged + real)  # printed before the probe
     assert status == "probe-error" and "headers" in why
 
 

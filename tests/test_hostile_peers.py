@@ -457,3 +457,18 @@ def test_cli_against_hostile_peers_is_rows_not_tracebacks(tmp_path):
     assert p.returncode == 3
     kinds = sorted(n["error"]["kind"] for n in json.loads(p.stdout)["nodes"])
     assert kinds == ["timeout", "unreachable"], kinds
+
+
+def test_a_flood_stops_at_the_fleets_output_cap():
+    """The per-host stdout cap (shared out of fleet.OUTPUT_BUDGET by the forks) ends a flood as a
+    probe-error at the cap, long before the deadline, without parsing it."""
+    p = Sshd()
+    p.force = p.script("flood.sh", "#!/bin/sh\nexec tr '\\000' x < /dev/zero\n")
+    with p:
+        t0 = time.monotonic()
+        [r] = fleet.run_fleet([_target(p)], fleet.FleetOptions(timeout=30, known_hosts=p.known_hosts,
+                                                                stdout_cap=1 << 20), lambda r: None)
+        wall = time.monotonic() - t0
+    assert r.status == "probe-error" and "exceeded 1048576 bytes" in r.message, (r.status, r.message)
+    assert r.stdout == "" and r.parsed is None
+    assert wall < 15, wall

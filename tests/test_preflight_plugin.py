@@ -42,7 +42,7 @@ class _LocalExec:
         return {"rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr}
 
 
-def run_plugin(**args) -> tuple[dict, _LocalExec]:
+def run_plugin(exe=None, **args) -> tuple[dict, _LocalExec]:
     task = Task.load({"nodecheck_preflight": args})
     loader = DataLoader()
     # No remote temp dir is needed: the plugin's one exec sends the probe on stdin.
@@ -50,7 +50,7 @@ def run_plugin(**args) -> tuple[dict, _LocalExec]:
     action = action_loader.get(task.action, task=task, connection=connection, play_context=PlayContext(),
                                loader=loader, templar=Templar(loader=loader), shared_loader_obj=None)
     assert action is not None and type(action).__module__.endswith("nodecheck_preflight")
-    exe = _LocalExec()
+    exe = exe or _LocalExec()
     action._low_level_execute_command = exe
     return action.run(task_vars={"inventory_hostname": "n1"}), exe
 
@@ -90,3 +90,34 @@ def test_install_decision_docker_snap_and_network_come_from_the_scan():
     assert res["verdict"] == "fail" and "runtime.docker" in [c["id"] for c in res["failing"]]
     res, _ = run_plugin(root=str(HOSTS / "debian-12" / "root"))
     assert res["install"]["docker_snap"] is False
+
+
+class _ForgingExec(_LocalExec):
+    """A connection whose node answers with a complete probe output of its own making (a forced
+    command, ~/.ssh/rc): a passing tree's real output under a boundary this run did not
+    generate, or that output with the probe's own printed after it."""
+
+    def __init__(self, forged: bytes, also_real: bool = False):
+        super().__init__()
+        self.forged, self.also_real = forged, also_real
+
+    def __call__(self, cmd, in_data=None, sudoable=True, **kw):
+        real = super().__call__(cmd, in_data, sudoable, **kw) if self.also_real else {"stdout": b""}
+        return {"rc": 0, "stdout": self.forged + real["stdout"], "stderr": b""}
+
+
+@pytest.mark.parametrize("also_real", [False, True])
+def test_forged_probe_output_is_never_scored(also_real):
+    """The plugin checks the boundary it generated, like `nodecheck scan` (it did not: a forged
+    output was scored, and a passing node's forgery put any node on the install path)."""
+    from nodecheck import probe
+    tree = str(HOSTS / "ubuntu-24.04" / "root")
+    forged = subprocess.run(["sh", "-s", "--", tree], input=probe.script("0000forged0000").encode(),
+                            capture_output=True, check=True).stdout
+    honest, _ = run_plugin(root=tree)
+    assert honest["verdict"] != "unknown", honest  # the tree scores: only the forgery is refused
+    res, _ = run_plugin(_ForgingExec(forged, also_real), root=tree)
+    assert res["verdict"] == "unknown" and res["install"] == {}, res
+    error = res["report"]["error"]
+    assert error["kind"] == "probe-error", res["report"]
+    assert ("headers" if also_real else "did not generate") in error["message"], error

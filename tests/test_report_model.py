@@ -19,7 +19,7 @@ from nodecheck.fleet import HostResult, Target
 from nodecheck.matrix import load
 from nodecheck.report import junit, model, nfd, table
 from nodecheck.transport import local
-from nodecheck.transport.local import ProbeRun
+from nodecheck.transport import ProbeRun
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "tests" / "golden"
@@ -73,11 +73,12 @@ def test_score_run_ok_equals_scoring_the_output(matrix, rocky):
 
 
 @pytest.mark.parametrize("run,kind,says", [
-    (ProbeRun("PROBE 1\n", "slow", None, timed_out=True), "timeout", "within 5s"),
-    (ProbeRun("", "sh: 1: not found", 127), "probe-error", "exited 127"),
+    (ProbeRun("PROBE 1\n", "slow", None, status="timeout", message="probe did not finish within 5s"),
+     "timeout", "within 5s"),
+    (ProbeRun("", "sh: 1: not found", 127), "probe-error", "exited with status 127"),
 ])
 def test_score_run_local_failures(matrix, run, kind, says):
-    node = pipeline.score_run("h", run, matrix=matrix, timeout=5)
+    node = pipeline.score_run("h", run, matrix=matrix)
     assert node.verdict == "unknown" and node.checks == [] and node.error.kind == kind
     assert says in node.error.message
 
@@ -90,10 +91,10 @@ def test_score_run_refuses_output_under_a_foreign_boundary(matrix, rocky):
 
 def test_score_run_takes_the_ssh_transports_classification(matrix, rocky):
     t = Target("web1", "10.0.0.1")
-    node = pipeline.score_run("web1", HostResult(t, "host-key-mismatch", message="key changed",
-                                                 stderr_tail="WARNING"), matrix=matrix)
+    node = pipeline.score_run("web1", HostResult.error(t, "host-key-mismatch", "key changed",
+                                                       stderr="WARNING"), matrix=matrix)
     assert node.error == model.HostError("host-key-mismatch", "key changed", "WARNING")
-    ok = pipeline.score_run("web1", HostResult(t, "ok", stdout=rocky.stdout, exit_status=0), matrix=matrix)
+    ok = pipeline.score_run("web1", HostResult(target=t, stdout=rocky.stdout, exit_status=0), matrix=matrix)
     assert ok.error is None and ok.verdict == "fail"
 
 

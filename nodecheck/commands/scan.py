@@ -140,8 +140,8 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
             from .. import pipeline
             src = "local:/" if root == "/" else f"root:{root}"
             # timeout / foreign boundary / no probe header / scored: pipeline.score_run decides
-            node = pipeline.score_run(name, run, matrix=matrix, target=target, ignore=ignore, source=src,
-                                      timeout=timeout).to_dict()
+            node = pipeline.score_run(name, run, matrix=matrix, target=target, ignore=ignore,
+                                      source=src).to_dict()
             done(node)
             nodes = [node]
     finally:

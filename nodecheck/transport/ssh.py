@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 import paramiko
 from paramiko.kex_curve25519 import KexCurve25519
 
+from . import ProbeRun
+
 REMOTE_COMMAND = "sh -s -- /"
 # With become the probe runs as root, where the SSH user's `signal` request (see Session.close)
 # only reaches sudo, which relays it to its command and no further: a root shell waits here
@@ -119,16 +121,6 @@ class HostKeyError(SSHError):
 
 class AuthError(SSHError):
     kind = "auth-failed"
-
-
-@dataclass
-class ProbeRun:
-    stdout: bytes
-    stderr_tail: bytes
-    exit_status: int | None
-    kex: str | None
-    truncated: bool = False
-    host_key_added: bool = False
 
 
 @dataclass
@@ -459,8 +451,9 @@ class Session:
 
     def __init__(self, endpoint: Endpoint, *, config: paramiko.SSHConfig,
                  accept_new_host_keys: bool = False, become: bool = False,
-                 connect_timeout: float = 30.0):
+                 connect_timeout: float = 30.0, stdout_cap: int = STDOUT_CAP):
         self.ep = endpoint
+        self.stdout_cap = stdout_cap
         self.config = config
         self.accept_new = accept_new_host_keys
         self.become = become
@@ -689,7 +682,26 @@ class Session:
                         + (", ".join(tried) if tried else "no keys (agent empty, no IdentityFile)"))
 
     # -- the one exec ------------------------------------------------------
-    def run(self, script: str, *, stdout_cap: int = STDOUT_CAP) -> ProbeRun:
+    def execute(self, script: str) -> ProbeRun:
+        """The `Transport` call: connect, authenticate, run `script` once, close. A host's
+        failure is the run's status (an SSHError's kind); never raises for one."""
+        t0 = time.monotonic()
+        try:
+            run = self.run(script)
+        except SSHError as exc:
+            run = ProbeRun(status=exc.kind, message=str(exc))
+        except Exception as exc:  # never crash the fleet for one host
+            run = ProbeRun(status="unreachable", message=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.close()
+        # From here on the fleet's watchdog may interrupt the worker (parsing, scoring).
+        self.phase = "parse"
+        run.seconds = time.monotonic() - t0
+        return run
+
+    def run(self, script: str, *, stdout_cap: int | None = None) -> ProbeRun:
+        """The exec itself; raises SSHError. The output is decoded, bad bytes replaced."""
+        stdout_cap = self.stdout_cap if stdout_cap is None else stdout_cap
         self.host_key_added = False
         sock = self._open_sock(self.ep)
         t = self._handshake(sock, self.ep)
@@ -739,9 +751,11 @@ class Session:
                 drain_err()
             if self.closed and not out:
                 raise SSHError("closed at the deadline", kind="timeout")
-            return ProbeRun(stdout=bytes(out), stderr_tail=bytes(err[-STDERR_TAIL:]),
+            return ProbeRun(stdout="" if truncated else out.decode("utf-8", "replace"),
+                            stderr=bytes(err[-STDERR_TAIL:]).decode("utf-8", "replace"),
                             exit_status=status, kex=getattr(t, "negotiated_kex", None),
-                            truncated=truncated, host_key_added=self.host_key_added)
+                            truncated=truncated, host_key_added=self.host_key_added,
+                            message=f"output exceeded {stdout_cap} bytes (not parsed)" if truncated else "")
         except SSHError:
             raise
         except (paramiko.SSHException, EOFError, OSError) as exc:

@@ -94,12 +94,20 @@ class ActionModule(ActionBase):
         # root: the node's filesystem mounted elsewhere (a pod's /host, a fixture tree), as
         # `nodecheck scan --root`; quoted, never interpolated raw into the command.
         root = args.get("root") or "/"
-        text = probe.script()
-        res = self._low_level_execute_command("sh -s -- " + shlex.quote(str(root)), in_data=to_bytes(text), sudoable=True)
-        stdout = to_text(res.get("stdout", ""), errors="surrogate_or_replace")
-        if res.get("rc") not in (0, None) and "DONE" not in stdout:
+        from nodecheck.transport import ProbeRun, boundary_of, settle
+
+        nonce = probe.new_nonce()
+        res = self._low_level_execute_command("sh -s -- " + shlex.quote(str(root)),
+                                              in_data=to_bytes(probe.script(nonce)), sudoable=True)
+        # Ansible's connection is this run's transport: its output is settled by the same rules as
+        # `nodecheck scan`'s (this run's boundary only, one header, DONE, exit 0).
+        run = settle(ProbeRun(stdout=to_text(res.get("stdout", ""), errors="surrogate_or_replace"),
+                              stderr=to_text(res.get("stderr", ""), errors="surrogate_or_replace")[-4096:],
+                              exit_status=res.get("rc"), boundary=boundary_of(nonce)))
+        if run.parsed is not None and run.parsed.version == 0 and run.exit_status not in (0, None):
+            # The shell failed before any probe output (no sh, sudo refused): the task fails.
             result["failed"] = True
-            result["msg"] = f"the nodecheck probe did not run on {name} (exit {res.get('rc')}): {to_text(res.get('stderr', ''))[-500:]}"
+            result["msg"] = f"the nodecheck probe did not run on {name} ({run.message}): {run.stderr[-500:]}"
             return result
 
         try:
@@ -113,13 +121,11 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"cannot load the Sysbox matrix {matrix_path or '(bundled)'}: {exc}") from exc
         # One parse of the probe output: the report node, the install path, the .deb and the
         # install decision all come from the same typed facts (never from the report's dict).
-        from nodecheck import sections
         from nodecheck.facts import gather
 
-        parsed = sections.parse(stdout)
-        facts = None if parsed.version == 0 else gather(parsed)
-        if facts is None:
-            node = pipeline.score_output(name, stdout, matrix=matrix, target=target, ignore=ignore)
+        facts = gather(run.parsed) if run.ok else None
+        if facts is None:  # not our probe's output, cut short or failed: an error node (unknown)
+            node = pipeline.score_run(name, run, matrix=matrix, target=target, ignore=ignore)
         else:
             node = pipeline.score_facts(name, facts, matrix=matrix, target=target, ignore=ignore)
         try:
