@@ -31,6 +31,15 @@ class Section:
     def complete(self) -> bool:
         return self.ok and self.rc == 0 and not self.truncated and not self.capped
 
+    @property
+    def exists(self) -> bool | None:
+        """The presence of the input, three-valued: True when it was read (even in part), False
+        only when the node said it does not exist (ENOENT), None for anything else (denied, not
+        a regular file, not in the output, a dangling link): "could not tell" is never "absent"."""
+        if self.ok:
+            return True
+        return False if self.status == "ENOENT" else None
+
     def why(self) -> str:
         """A short reason for a section that is not usable, for 'unknown' findings."""
         if self.truncated:

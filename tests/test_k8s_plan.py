@@ -248,7 +248,8 @@ def test_k8s_run_reads_plan_errors_and_changes_from_runner_events():
         _ev("runner_on_failed", "Say why the Node was not labelled", host="h2", msg="Node n2 (host h2) was not labelled: x"),
         _ev("runner_on_failed", "Label the Node n2", host="h2", msg="Failed to patch object: ..."),
     ]
-    assert k8s_run.collect_plan(events) == {"release": "0.7.0"}
+    got_plan = k8s_run.collect_plan(events)
+    assert isinstance(got_plan, kp.K8sPlan) and got_plan.release == "0.7.0" and got_plan.nodes == []
     assert k8s_run.run_error(events) is None  # per-host failures are not run-wide
     got = {c.what: c.result for c in k8s_run.summarize(events, check=False)}
     assert got["DaemonSet kube-system/fuse-device-plugin-daemonset"] == "changed"
@@ -258,3 +259,35 @@ def test_k8s_run_reads_plan_errors_and_changes_from_runner_events():
     stop = [_ev("runner_on_failed", "Say why the Nodes could not be read",
                 msg="cannot read Nodes from the Kubernetes API (kubeconfig k): connection refused; nothing was changed")]
     assert k8s_run.run_error(stop).endswith("nothing was changed")
+
+
+def test_the_plan_comes_back_from_ansible_as_the_same_typed_plan():
+    """The controller reads the plugin's plan as a K8sPlan (the CLI used to pick keys out of the
+    JSON); `labelled` is derived from the nodes, so a result whose map disagrees cannot steer it."""
+    hosts = [kp.HostInput("p", "pass"), kp.HostInput("f", "fail", reason="selinux"), kp.HostInput("ghost", "pass")]
+    p = plan(hosts, [node("p", labels={"cloud.google.com/gke-nodepool": "pool-a"}), node("f")])
+    p.release_why = "newest with an installer image"
+    d = p.to_dict()
+    back = kp.K8sPlan.from_dict(d)
+    assert back == p and back.to_dict() == d
+    assert [a.host for a in back.cleared] == ["p"] and back.node_of("p") == "p" and back.node_of("nope") is None
+    assert back.errors and back.nodes[0].warnings  # the plan-wide error (ghost) and the pool warning survive
+    forged = kp.K8sPlan.from_dict({**d, "labelled": {"f": {"sysbox-install": "yes"}}})
+    assert forged.labelled == {"p": {"sysbox-install": "yes", "smarter-device-manager": "enabled"}}
+
+
+def test_the_cli_renders_the_typed_plan():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from nodecheck.commands.install_k8s import plan_table
+
+    p = plan([kp.HostInput("p", "pass"), kp.HostInput("f", "fail", reason="failing checks: selinux")],
+             [node("p"), node("f")])
+    p.release_why = "asked for"
+    buf = StringIO()
+    plan_table(Console(file=buf, width=200, no_color=True), kp.K8sPlan.from_dict(p.to_dict()))
+    out = buf.getvalue()
+    assert "Sysbox 0.7.0 (asked for)" in out
+    assert "sysbox-install=yes,smarter-device-manager=enabled" in out and "preflight fail: failing checks: selinux" in out

@@ -156,3 +156,13 @@ def test_generated_streams_parse_as_line_by_line(text):
 def test_arbitrary_text_with_a_header_parses_as_line_by_line(junk):
     text = f"{B} PROBE 1 root=/\n{B} BEGIN a ok\n" + junk + f"\n{B} END a 0 1\n" + junk
     assert norm(sections.parse(text)) == norm(line_by_line(text))
+
+
+@pytest.mark.parametrize("status,text,exists", [
+    ("ok", "x", True), ("ok", "", True), ("ENOENT", None, False), ("ENOENT_DANGLING", None, None),
+    ("EACCES", None, None), ("EPERM", None, None), ("ENOTREG", None, None), ("EISDIR", None, None),
+    ("MISSING", None, None), ("EDUP", None, None), ("ELOOP", None, None), ("OPENERR", None, None),
+])
+def test_presence_is_three_valued_and_only_enoent_is_absent(status, text, exists):
+    from nodecheck.sections import Section
+    assert Section("f", status, text).exists is exists

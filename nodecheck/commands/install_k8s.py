@@ -17,33 +17,30 @@ def _esc(text) -> str:
     return escape(str(text))
 
 
-def plan_table(c, plan: dict, *, title: str = "Kubernetes plan") -> None:
+def plan_table(c, plan, *, title: str = "Kubernetes plan") -> None:
+    """`plan`: a nodecheck.install.k8s_plan.K8sPlan."""
     from rich.table import Table
 
-    c.print(f"Sysbox {_esc(plan.get('release'))} ({_esc(plan.get('release_why', ''))}); installer image "
-            f"{_esc(plan.get('installer_image') or 'none')}"
-            + (f" (from {_esc(plan.get('installer_image_source'))})" if plan.get("installer_image_source") else ""))
+    c.print(f"Sysbox {_esc(plan.release)} ({_esc(plan.release_why)}); installer image "
+            f"{_esc(plan.installer_image or 'none')}"
+            + (f" (from {_esc(plan.installer_image_source)})" if plan.installer_image_source else ""))
     t = Table(title=title, title_justify="left")
     for col in ("host", "node", "verdict", "action", "labels / why"):
         t.add_column(col, overflow="fold")
-    for a in plan.get("nodes") or []:
-        node = a.get("node") or "-"
-        if a.get("matched_by"):
-            node += f" ({a['matched_by']})"
-        what = ",".join(f"{k}={v}" for k, v in (a.get("labels") or {}).items()) if a.get("action") == "label" \
-            else "; ".join(a.get("reasons") or [])
-        style = ACTION_STYLE.get(a.get("action"), "white")
-        t.add_row(_esc(a.get("host")), _esc(node), _esc(a.get("verdict")), f"[{style}]{_esc(a.get('action'))}[/]",
-                  _esc(what))
+    for a in plan.nodes:
+        node = (a.node or "-") + (f" ({a.matched_by})" if a.matched_by else "")
+        what = ",".join(f"{k}={v}" for k, v in a.labels.items()) if a.action == "label" else "; ".join(a.reasons)
+        style = ACTION_STYLE.get(a.action, "white")
+        t.add_row(_esc(a.host), _esc(node), _esc(a.verdict), f"[{style}]{_esc(a.action)}[/]", _esc(what))
     c.print(t)
-    for a in plan.get("nodes") or []:
-        for w in a.get("warnings") or []:
+    for a in plan.nodes:
+        for w in a.warnings:
             c.print(f"[yellow]WARNING[/] {_esc(w)}")
-    for e in plan.get("errors") or []:
+    for e in plan.errors:
         c.print(f"[red]{_esc(e)}[/]")
 
 
-def summary_table(c, run, plan: dict | None, *, check: bool) -> None:
+def summary_table(c, run, plan, *, check: bool) -> None:
     from rich.table import Table
 
     s = Table(title="Kubernetes summary" + (" (check mode: nothing was changed)" if check else ""), title_justify="left")
@@ -53,11 +50,11 @@ def summary_table(c, run, plan: dict | None, *, check: bool) -> None:
         style = {"failed": "red", "changed": "yellow", "would change": "yellow"}.get(ch.result, "green")
         s.add_row(_esc(ch.what), f"[{style}]{_esc(ch.result)}[/]", _esc(ch.message))
     touched = {ch.what for ch in run.changes}
-    for a in (plan or {}).get("nodes") or []:
-        what = f"Node labels of host {a.get('host')}"
+    for a in plan.nodes if plan is not None else ():
+        what = f"Node labels of host {a.host}"
         if what not in touched:
-            h = run.outcome.hosts.get(a.get("host"))
-            why = "; ".join(a.get("reasons") or []) or (h.message if h else "") or "not reached"
+            h = run.outcome.hosts.get(a.host)
+            why = "; ".join(a.reasons) or (h.message if h else "") or "not reached"
             s.add_row(_esc(what), "[red]not changed[/]", _esc(why))
     c.print(s)
     if run.error:
@@ -81,17 +78,17 @@ def rollout(c, inventory: str, pdd, *, hosts: list[str], extravars: dict, opts, 
         c.print(f"Nothing was changed. Artifacts: {pr.outcome.artifact_dir}")
         return exitcodes.UNKNOWN
     plan_table(c, pr.plan)
-    if pr.error or pr.plan.get("errors"):
+    if pr.error or pr.plan.errors:
         c.print(f"Nothing was changed. Artifacts: {pr.outcome.artifact_dir}")
         return exitcodes.FAIL
-    approved = pr.plan.get("labelled") or {}
-    cleared = [a["host"] for a in pr.plan["nodes"] if a.get("action") == "label"]
-    skipped = [a["host"] for a in pr.plan["nodes"] if a.get("action") != "label"]
+    approved = pr.plan.labelled
+    cleared = [a.host for a in pr.plan.cleared]
+    skipped = [a.host for a in pr.plan.nodes if a.action != "label"]
     if not cleared:
         c.print(f"No Kubernetes node cleared the plan; nothing was changed. Artifacts: {pr.outcome.artifact_dir}")
         return exitcodes.FAIL
     c.print(f"{'Check' if check else 'Roll out'} on {len(cleared)} node(s): "
-            + ", ".join(f"{h} ({approved_node(pr.plan, h)})" for h in cleared)
+            + ", ".join(f"{h} ({pr.plan.node_of(h) or '?'})" for h in cleared)
             + (f"; leaving {len(skipped)} alone: {', '.join(skipped)}" if skipped else ""))
     if not yes and not check and not click.confirm("Proceed with the Kubernetes rollout?", default=False):
         c.print("Nothing changed.")
@@ -105,10 +102,6 @@ def rollout(c, inventory: str, pdd, *, hosts: list[str], extravars: dict, opts, 
     summary_table(c, run, pr.plan, check=check)
     ok = run.outcome.status == "successful" and not run.error and not skipped
     return exitcodes.PASS if ok else exitcodes.FAIL
-
-
-def approved_node(plan: dict, host: str) -> str:
-    return next((a.get("node") or "?" for a in plan.get("nodes") or [] if a.get("host") == host), "?")
 
 
 def uninstall(c, inventory: str, pdd, *, hosts: list[str] | None, extravars: dict, opts, check: bool, yes: bool,

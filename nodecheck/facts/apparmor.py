@@ -80,14 +80,11 @@ def profile_allows_sysbox(text: str) -> bool:
 
 def _exists(sections: Sections, name: str, reasons: list[str]) -> bool | None:
     s = sections.get(name)
-    if s.ok:
-        return True
-    if s.status in ("ENOENT", "ENOENT_DANGLING"):
+    if s.status == "ENOENT_DANGLING":  # a drop-in or disable link to nothing loads nothing
         return False
-    if s.status == "MISSING":  # an older probe (or snapshot) that did not read it
-        return None
-    reasons.append(s.why())
-    return None
+    if s.exists is None and s.status != "MISSING":  # MISSING: an older probe did not read it
+        reasons.append(s.why())
+    return s.exists
 
 
 def parse(sections: Sections) -> ApparmorFacts:
@@ -97,7 +94,7 @@ def parse(sections: Sections) -> ApparmorFacts:
     if s.ok:
         v = (first_line(s.text) or "").upper()
         f.enabled = v.startswith("Y") if v[:1] in ("Y", "N") else None
-    elif s.status == "ENOENT":
+    elif s.exists is False:
         # The module parameter exists whenever AppArmor is built in; no file, no AppArmor.
         f.enabled = False
     else:
@@ -108,7 +105,7 @@ def parse(sections: Sections) -> ApparmorFacts:
         if f.enabled is None and "apparmor" in f.lsms:
             f.enabled = True
     a = sections.get("apparmorfs")
-    f.securityfs = True if a.status == "ok" else (False if a.status == "ENOENT" else None)
+    f.securityfs = a.exists
     p = sections.get("/etc/apparmor.d/fusermount3")
     if p.ok:
         text = p.text or ""
@@ -127,7 +124,7 @@ def parse(sections: Sections) -> ApparmorFacts:
                 allows = False if f.fusermount3_local is False else None
         f.fusermount3_allows_sysbox = allows
         f.fusermount3_disabled = _exists(sections, "/etc/apparmor.d/disable/fusermount3", reasons)
-    elif p.status == "ENOENT":
+    elif p.exists is False:
         f.fusermount3_profile = False
     else:
         reasons.append(p.why())

@@ -117,7 +117,7 @@ def parse(sections: Sections) -> GpuFacts:
             f.reason = s.why()
         elif bad:
             f.reason = f"pci: vendor or class of {len(bad)} device(s) unreadable ({', '.join(bad[:5])})"
-    elif s.status == "ENOENT":
+    elif s.exists is False:
         f.pci_readable, f.reason = True, "no PCI bus in sysfs (no PCI devices)"
     else:
         f.reason = s.why()
@@ -126,6 +126,5 @@ def parse(sections: Sections) -> GpuFacts:
     f.driver_version = v if v and re.fullmatch(r"\d+(\.\d+)+", v) else pv
     f.driver_flavour = flavour
     f.dev_nodes = [l for l in (sections.text("dev-nvidia") or "").splitlines() if l.strip()]
-    r = sections.get("run-nvidia-driver")
-    f.operator_driver = True if r.status == "ok" else (False if r.status == "ENOENT" else None)
+    f.operator_driver = sections.get("run-nvidia-driver").exists
     return f

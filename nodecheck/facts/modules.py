@@ -84,7 +84,7 @@ def parse(sections: Sections) -> ModuleFacts:
             f.shiftfs_files = found
         if not s.complete:
             reasons.append(s.why())
-    elif s.status == "ENOENT":
+    elif s.exists is False:
         f.shiftfs_files = []  # no module directory: certainly no shiftfs module file
         reasons.append("module directory for the running kernel does not exist")
     else:

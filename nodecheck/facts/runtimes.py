@@ -145,9 +145,9 @@ def parse(sections: Sections, packages: PackageFacts) -> RuntimeFacts:
             f.docker_daemon_json_error = f"invalid JSON: {exc}"
     if dj.ok and dj.complete:
         f.docker_network_preset = bool(_DEB_BIP.search(dj.text or "") and _DEB_POOLS.search(dj.text or ""))
-    elif dj.status == "ENOENT":
+    elif dj.exists is False:
         f.docker_network_preset = False
-    if dj.status == "ENOENT":
+    if dj.exists is False:
         f.docker_time_namespaces = "default"
     elif f.docker_daemon_json is not None and not f.docker_daemon_json_error:
         feats = f.docker_daemon_json.get("features")

@@ -29,7 +29,7 @@ def parse(sections: Sections) -> UsernsFacts:
     if s.ok:
         f.clone_sysctl_exists = True
         f.unprivileged_userns_clone = int_or_none(s.text)
-    elif s.status == "ENOENT":
+    elif s.exists is False:
         f.clone_sysctl_exists = False
     else:
         reasons.append(s.why())

@@ -21,7 +21,7 @@ Per inventory host, in this order:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
 LABEL_SYSBOX = ("sysbox-install", "yes")  # what sysbox-deploy-k8s's DaemonSet selects on
@@ -116,15 +116,34 @@ class K8sPlan:
     fuse: bool  # the fuse_device_plugin role is part of the rollout
     nodes: list[NodeAction]
     errors: list[str]  # plan-wide: nothing may be applied
+    release_why: str = ""  # how the release was chosen (choose_release)
 
     @property
     def labelled(self) -> dict[str, dict[str, str]]:
         return {a.node: a.labels for a in self.nodes if a.action == "label" and a.node}
 
+    @property
+    def cleared(self) -> list[NodeAction]:
+        return [a for a in self.nodes if a.action == "label"]
+
+    def node_of(self, host: str) -> str | None:
+        return next((a.node for a in self.nodes if a.host == host), None)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["labelled"] = self.labelled
         return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "K8sPlan":
+        """The plan back from the action plugin's result (Ansible variables are JSON); `labelled`
+        is derived, never read, so it cannot disagree with the nodes."""
+        known = {f.name for f in fields(NodeAction)}
+        return cls(release=d.get("release"), installer_image=d.get("installer_image"),
+                   installer_image_source=d.get("installer_image_source"), sysbox=bool(d.get("sysbox")),
+                   fuse=bool(d.get("fuse")), errors=list(d.get("errors") or []),
+                   release_why=str(d.get("release_why") or ""),
+                   nodes=[NodeAction(**{k: v for k, v in a.items() if k in known}) for a in d.get("nodes") or []])
 
 
 def minor_of(version: str | None) -> tuple[int, int] | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import InstallError, RunOptions, RunOutcome, _host_results, _run, runner_kwargs
+from .k8s_plan import K8sPlan
 
 PLAN_ACTION = "nodecheck_k8s_plan"
 PLAYBOOK = "k8s.yml"
@@ -33,16 +34,17 @@ class K8sChange:
 @dataclass
 class K8sRun:
     outcome: RunOutcome
-    plan: dict | None  # nodecheck.install.k8s_plan.K8sPlan.to_dict(), None when no plan was made
+    plan: K8sPlan | None  # what the nodecheck_k8s_plan task decided; None when no plan was made
     error: str | None  # the run-wide failure (API unreachable, a host without Node), one line
     changes: list[K8sChange] = field(default_factory=list)
 
 
-def collect_plan(events: list[dict]) -> dict | None:
+def collect_plan(events: list[dict]) -> K8sPlan | None:
     for ev in events:
         data = ev.get("event_data") or {}
         if ev.get("event") == "runner_on_ok" and data.get("task_action") == PLAN_ACTION:
-            return (data.get("res") or {}).get("plan")
+            plan = (data.get("res") or {}).get("plan")
+            return K8sPlan.from_dict(plan) if isinstance(plan, dict) else None
     return None
 
 

@@ -81,8 +81,8 @@ class ActionModule(ActionBase):
             label_sysbox=_bool(args.get("label_sysbox"), True), label_fuse=_bool(args.get("label_fuse"), True),
             allow=allow, installer_image=args.get("installer_image") or None,
             approved=args.get("approved") or None)
+        plan.release_why = why
         d = plan.to_dict()
-        d["release_why"] = why
         result["plan"] = d
         result["by_host"] = {a["host"]: a for a in d["nodes"]}
         return result
