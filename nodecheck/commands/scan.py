@@ -188,7 +188,7 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
 _SCORING_MODULES = ("json", "datetime", "nodecheck.pipeline", "nodecheck.checks", "nodecheck.checks.methods",
                     "nodecheck.checks.gpu", "nodecheck.checks.kernel", "nodecheck.checks.known_issues",
                     "nodecheck.checks.platform", "nodecheck.checks.runtime", "nodecheck.checks.security",
-                    "nodecheck.checks.storage", "packaging.specifiers")
+                    "nodecheck.checks.storage", "packaging.specifiers", "nodecheck.k8s.requirements")
 _TABLE_MODULES = ("rich.console", "nodecheck.report.table")
 
 
@@ -207,6 +207,11 @@ def _warm_imports(fmt: str):
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - see the docstring
                 pass
+        try:  # the hostpaths check's table (cached): read here, not after the probe
+            from ..k8s import requirements
+            requirements.load()
+        except Exception:  # noqa: BLE001 - the check reads it again and says what failed
+            pass
 
     t = threading.Thread(target=work, name="nodecheck-warm-imports", daemon=True)
     t.start()

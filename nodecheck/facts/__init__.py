@@ -8,7 +8,6 @@ can never cost the whole node.
 
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass, field
 
 from ..sections import Sections
@@ -81,6 +80,7 @@ def _safe(fn, default, problems: list[str], *args):
     try:
         return fn(*args)
     except Exception:  # noqa: BLE001 - contain parser bugs; the reason names them
+        import traceback  # only when a parser failed: ~3 ms a scan does not need
         problems.append(f"parser {fn.__module__} failed: {traceback.format_exc(limit=1).strip().splitlines()[-1]}")
         return default
 
