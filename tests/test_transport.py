@@ -96,3 +96,70 @@ def test_there_is_one_probe_run_class():
                                        (10_000, 8 << 20)])
 def test_the_fleet_output_budget_is_shared_by_its_forks(forks, cap):
     assert fleet.fleet_stdout_cap(forks) == cap
+
+
+def _slow_shell(tmp_path, body: str) -> str:
+    sh = tmp_path / "slowsh"
+    sh.write_text(f"#!/bin/sh\n{body}\n")
+    sh.chmod(0o755)
+    return str(sh)
+
+
+def test_a_started_probe_keeps_running_while_the_caller_works_and_its_output_is_not_lost(tmp_path):
+    # The probe's whole output (here 600 KiB, over a default pipe's 64 KiB) must fit the widened
+    # pipe: the caller reads nothing until result(), and the probe must finish meanwhile.
+    import time
+    shell = _slow_shell(tmp_path, 'cat >/dev/null; head -c 614400 /dev/zero | tr "\\0" x; echo; echo done >"$0.done"')
+    p = local.Probe(str(tmp_path), timeout=30, shell=shell)
+    deadline = time.monotonic() + 10
+    while not Path(shell + ".done").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert Path(shell + ".done").exists(), "the probe blocked on its pipe while the caller worked"
+    run = p.result()
+    assert run.exit_status == 0 and len(run.stdout) == 614401
+    assert run.status == "probe-error"  # not our probe's output: settled like any other run
+
+
+def test_the_deadline_counts_from_the_start_not_from_result(tmp_path):
+    import time
+    shell = _slow_shell(tmp_path, "cat >/dev/null; sleep 30")
+    p = local.Probe(str(tmp_path), timeout=1, shell=shell)
+    time.sleep(1.2)
+    t0 = time.monotonic()
+    run = p.result()
+    assert run.status == "timeout" and time.monotonic() - t0 < 0.5
+
+
+def test_cancel_kills_the_probe_group_and_is_idempotent(tmp_path):
+    import time
+    shell = _slow_shell(tmp_path, 'cat >/dev/null; sleep 30 & echo $! >"$0.pid"; wait')
+    p = local.Probe(str(tmp_path), timeout=30, shell=shell)
+    deadline = time.monotonic() + 5
+    while not Path(shell + ".pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child = int(Path(shell + ".pid").read_text())
+    p.cancel()
+    p.cancel()
+    time.sleep(0.1)
+    try:  # gone, or a zombie waiting for whoever reaps orphans here
+        state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        state = "gone"
+    assert state in ("gone", "Z", "X")
+
+
+def test_a_usage_error_after_the_probe_started_leaves_no_probe_behind(tmp_path, monkeypatch):
+    # scan starts the local probe before the matrix is loaded; a bad --sysbox found then must
+    # still be a plain usage error (exit 64) and the probe's process group must be gone.
+    from nodecheck.cli import main
+    started = []
+    real = local.Probe
+
+    class Spy(real):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            started.append(self)
+    monkeypatch.setattr(local, "Probe", Spy)
+    assert main(["scan", "--sysbox", "9.9.9", "-o", "json"]) == 64
+    assert started and started[0]._running.done
+    assert started[0]._running.process.poll() is not None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ def check_root(root: str) -> str:
 def node_name(root: str) -> str:
     """The node's name: the root's /etc/hostname, else this machine's hostname under /."""
     if root == "/":
-        return os.environ.get("NODE_NAME") or socket.gethostname()
+        return os.environ.get("NODE_NAME") or os.uname().nodename  # = gethostname(), without importing socket
     if os.environ.get("NODE_NAME"):  # set from the downward API in the pod
         return os.environ["NODE_NAME"]
     from ..rootpath import read_bounded

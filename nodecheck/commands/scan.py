@@ -78,6 +78,26 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
         raise click.UsageError("choose one of: hosts/--inventory/--hosts-file, --snapshot, --root")
     if resume and not output_file:
         raise click.UsageError("--resume needs --output-file FILE")
+    probe = None
+    if not (fleet_mode or snapshots):
+        # This machine or a root: the probe is read-only, so it starts before anything else and
+        # runs while the matrix loads and the scoring modules import (issue 15). A usage error
+        # found meanwhile cancels it (kills its process group); the user sees only the error.
+        from ..transport import local
+        check_root(root)
+        probe = local.Probe(root, timeout=timeout)
+    try:
+        return _scan(probe, hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_path, ignore, output,
+                     output_file, verbose, resume, junit, nfd_features_file, nfd_expiry, forks, timeout, become, user,
+                     port, key_file, known_hosts, ssh_config, accept_new_host_keys, fleet_mode)
+    finally:
+        if probe is not None:
+            probe.cancel()
+
+
+def _scan(probe, hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_path, ignore, output,
+          output_file, verbose, resume, junit, nfd_features_file, nfd_expiry, forks, timeout, become, user, port,
+          key_file, known_hosts, ssh_config, accept_new_host_keys, fleet_mode) -> int:
     matrix = load_matrix(matrix_path, target)
     ignore = check_ignore(ignore, matrix)
     fmt = output or ("table" if sys.stdout.isatty() else "json")
@@ -131,12 +151,9 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
                 done(node)
                 nodes.append(node)
         else:
-            from ..transport import local
-            check_root(root)
             name = node_name(root)
-            warm = _warm_imports(fmt)
-            run = local.run(root, timeout=timeout)
-            warm.join()
+            _import_scoring(fmt)
+            run = probe.result()
             from .. import pipeline
             src = "local:/" if root == "/" else f"root:{root}"
             # timeout / foreign boundary / no probe header / scored: pipeline.score_run decides
@@ -184,7 +201,7 @@ def scan(hosts, root, snapshots, inventory, hosts_file, limit, target, matrix_pa
     return exitcodes.BY_VERDICT[report["verdict"]]
 
 
-# What scoring one node imports (and, for a table, rendering it): see _warm_imports.
+# What scoring one node imports (and, for a table, rendering it): see _import_scoring.
 _SCORING_MODULES = ("json", "datetime", "nodecheck.pipeline", "nodecheck.checks", "nodecheck.checks.methods",
                     "nodecheck.checks.gpu", "nodecheck.checks.kernel", "nodecheck.checks.known_issues",
                     "nodecheck.checks.platform", "nodecheck.checks.runtime", "nodecheck.checks.security",
@@ -192,30 +209,22 @@ _SCORING_MODULES = ("json", "datetime", "nodecheck.pipeline", "nodecheck.checks"
 _TABLE_MODULES = ("rich.console", "nodecheck.report.table")
 
 
-def _warm_imports(fmt: str):
-    """Import the scoring modules in a daemon thread while the local probe runs: the main
-    thread waits on the probe process without the GIL, so the ~30 ms of imports overlap the
-    probe instead of following it (issue 15). Nothing else moves: usage errors still come
-    before the probe, and the probe is still run, bounded and killed by the main thread.
-    A failed import is left for the main thread's own import to raise."""
+def _import_scoring(fmt: str) -> None:
+    """Import what scoring (and rendering) will need while the probe runs: the probe's pipes
+    hold its whole output, so it never waits for this thread (transport/local.py). A failed
+    import is left for the scoring code's own import to raise, where it is reported."""
     import importlib
-    import threading
 
-    def work() -> None:
-        for name in _SCORING_MODULES + (_TABLE_MODULES if fmt == "table" else ()):
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - see the docstring
-                pass
-        try:  # the hostpaths check's table (cached): read here, not after the probe
-            from ..k8s import requirements
-            requirements.load()
-        except Exception:  # noqa: BLE001 - the check reads it again and says what failed
+    for name in _SCORING_MODULES + (_TABLE_MODULES if fmt == "table" else ()):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - see the docstring
             pass
-
-    t = threading.Thread(target=work, name="nodecheck-warm-imports", daemon=True)
-    t.start()
-    return t
+    try:  # the hostpaths check's table (cached): read now, not after the probe
+        from ..k8s import requirements
+        requirements.load()
+    except Exception:  # noqa: BLE001 - the check reads it again and says what failed
+        pass
 
 
 def _scan_fleet(fleet, hosts, inventory, hosts_file, limit, resume_from, opts, matrix, target, ignore, done):

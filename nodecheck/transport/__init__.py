@@ -60,12 +60,18 @@ def boundary_of(nonce: str) -> str:
     return f"@@NODECHECK-{nonce}@@"
 
 
-def run_probe(transport: Transport) -> ProbeRun:
-    """The probe with a fresh nonce through `transport`, settled."""
+def probe_script() -> tuple[str, str]:
+    """A fresh nonce's probe text and the boundary its output must carry."""
     from .. import probe
     nonce = probe.new_nonce()
-    run = transport.execute(probe.script(nonce))
-    run.boundary = boundary_of(nonce)
+    return probe.script(nonce), boundary_of(nonce)
+
+
+def run_probe(transport: Transport) -> ProbeRun:
+    """The probe with a fresh nonce through `transport`, settled."""
+    script, boundary = probe_script()
+    run = transport.execute(script)
+    run.boundary = boundary
     return settle(run)
 
 
