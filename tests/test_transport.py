@@ -105,16 +105,20 @@ def _slow_shell(tmp_path, body: str) -> str:
     return str(sh)
 
 
+def _wait_for(path: str, seconds: float) -> bool:
+    import time
+    deadline = time.monotonic() + seconds
+    while not Path(path).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return Path(path).exists()
+
+
 def test_a_started_probe_keeps_running_while_the_caller_works_and_its_output_is_not_lost(tmp_path):
     # The probe's whole output (here 600 KiB, over a default pipe's 64 KiB) must fit the widened
     # pipe: the caller reads nothing until result(), and the probe must finish meanwhile.
-    import time
     shell = _slow_shell(tmp_path, 'cat >/dev/null; head -c 614400 /dev/zero | tr "\\0" x; echo; echo done >"$0.done"')
     p = local.Probe(str(tmp_path), timeout=30, shell=shell)
-    deadline = time.monotonic() + 10
-    while not Path(shell + ".done").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert Path(shell + ".done").exists(), "the probe blocked on its pipe while the caller worked"
+    assert _wait_for(shell + ".done", 10), "the probe blocked on its pipe while the caller worked"
     run = p.result()
     assert run.exit_status == 0 and len(run.stdout) == 614401
     assert run.status == "probe-error"  # not our probe's output: settled like any other run
@@ -134,9 +138,7 @@ def test_cancel_kills_the_probe_group_and_is_idempotent(tmp_path):
     import time
     shell = _slow_shell(tmp_path, 'cat >/dev/null; sleep 30 & echo $! >"$0.pid"; wait')
     p = local.Probe(str(tmp_path), timeout=30, shell=shell)
-    deadline = time.monotonic() + 5
-    while not Path(shell + ".pid").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert _wait_for(shell + ".pid", 5)
     child = int(Path(shell + ".pid").read_text())
     p.cancel()
     p.cancel()
