@@ -15,7 +15,6 @@ from . import ProbeRun, probe_script, settle
 # runs (issue 15). 1 MiB is Linux's pipe-max-size for unprivileged users; past it the probe simply
 # waits for `finish()`.
 _PIPE_BYTES = 1 << 20
-_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, named in the fcntl module only from Python 3.10 on Linux
 
 
 @dataclass
@@ -124,7 +123,7 @@ def run(root: str = "/", timeout: float = 60.0, shell: str = "sh") -> ProbeRun:
 def _widen(pipe) -> bool:
     import fcntl
     try:
-        fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
         return True
     except OSError:  # not Linux, or over this user's pipe limit: the default size, read as before
         return False
