@@ -165,3 +165,22 @@ def test_a_usage_error_after_the_probe_started_leaves_no_probe_behind(tmp_path, 
     assert main(["scan", "--sysbox", "9.9.9", "-o", "json"]) == 64
     assert started and started[0]._running.done
     assert started[0]._running.process.poll() is not None
+
+
+def test_paramiko_comes_without_invoke_and_match_exec_still_runs(tmp_path):
+    # In a fresh interpreter (this one may have imported invoke already): importing the SSH
+    # transport must not import invoke (85 ms of a fleet scan's start-up), and an ssh_config
+    # `Match exec` must still run its command through it.
+    import subprocess
+    import sys
+    marker = tmp_path / "ran"
+    code = (
+        "import sys\n"
+        "from nodecheck.transport import ssh\n"
+        "assert 'invoke' not in sys.modules, 'invoke imported with paramiko'\n"
+        f"cfg = ssh.paramiko.SSHConfig.from_text('Match exec \"touch {marker}\"\\n  HostName yes.example\\n'"
+        " + 'Host *\\n  HostName no.example\\n')\n"
+        "print(cfg.lookup('node1')['hostname'])\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "yes.example" and marker.exists()

@@ -36,8 +36,41 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import paramiko
-from paramiko.kex_curve25519 import KexCurve25519
+
+
+def _import_paramiko():
+    """paramiko.config imports `invoke` for ssh_config's `Match exec` alone, and that import
+    (YAML, asyncio, ssl, unittest.mock) was 85 of the ~300 ms a fleet scan spent before its
+    first connection (issue 15). paramiko is imported with `invoke` hidden, then handed a
+    stand-in that imports the real module the first time `Match exec` uses it, so a config
+    with `Match exec` behaves as before (and fails as before where invoke is missing)."""
+    import sys
+    hidden = "invoke" not in sys.modules
+    if hidden:
+        sys.modules["invoke"] = None  # `import invoke` raises ImportError: paramiko records it
+    try:
+        import paramiko
+        import paramiko.config
+    finally:
+        if hidden and sys.modules.get("invoke", 0) is None:
+            del sys.modules["invoke"]
+    if paramiko.config.invoke is None:
+        paramiko.config.invoke = _InvokeOnUse(paramiko.config)
+    return paramiko
+
+
+class _InvokeOnUse:
+    def __init__(self, config_module):
+        self._config = config_module
+
+    def __getattr__(self, name: str):
+        import invoke
+        self._config.invoke = invoke
+        return getattr(invoke, name)
+
+
+paramiko = _import_paramiko()
+from paramiko.kex_curve25519 import KexCurve25519  # noqa: E402 - after _import_paramiko
 
 from . import ProbeRun
 
