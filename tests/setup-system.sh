@@ -2,7 +2,7 @@
 # System packages the tests use for real (shellcheck, dash, busybox, sshd, debootstrap,
 # dpkg-dev; containerd, runc, CNI plugins, buildah, gcc for the k8s lab's real node; rsync,
 # kmod, fuse3 so fleet-lab hosts, which run on this machine's tools, have what Sysbox needs,
-# and sudo for the --become lab test).
+# sudo for the --become lab test, strace to count the probe's execs).
 # Installed only when missing and only as root; without root the tests that need them
 # skip with a reason.
 set -eu
@@ -10,7 +10,7 @@ need=""
 for pair in shellcheck:shellcheck busybox:busybox dash:dash sshd:openssh-server \
   ssh:openssh-client debootstrap:debootstrap dpkg-scanpackages:dpkg-dev ip:iproute2 \
   fakeroot:fakeroot socat:socat containerd:containerd runc:runc buildah:buildah gcc:gcc \
-  rsync:rsync modprobe:kmod fusermount3:fuse3 sudo:sudo; do
+  rsync:rsync modprobe:kmod fusermount3:fuse3 sudo:sudo strace:strace; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need="$need $pkg"

@@ -169,3 +169,36 @@ def test_nonce_is_fresh_and_checked():
     assert probe.script() != probe.script()
     with pytest.raises(ValueError):
         probe.script("a b; rm -rf /")
+
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="strace not installed (tests/setup-system.sh installs it)")
+def test_pci_forks_only_for_nvidia_devices(tmp_path):
+    """A real server has 30-150 PCI functions: the driver link (and, under a root, the device
+    ID) is read only for NVIDIA's, the only ones facts/gpu.py uses them for. The probe's own
+    execs are counted with strace."""
+    root = tmp_path / "root"
+    devs = root / "sys/bus/pci/devices"
+
+    def device(addr, vendor, klass, dev, driver):
+        d = devs / addr
+        d.mkdir(parents=True)
+        for name, value in (("vendor", vendor), ("class", klass), ("device", dev)):
+            (d / name).write_text(value + "\n")
+        (d / "driver").symlink_to(f"../../../bus/pci/drivers/{driver}")
+        return d
+
+    for i in range(40):
+        device(f"0000:00:{i:02x}.0", "0x8086", "0x020000", "0x10fb", "ixgbe")
+    gpu = device("0000:3b:00.0", "0x10de", "0x030200", "0x20b5", "nvidia")
+    trace = tmp_path / "trace"
+    p = subprocess.run(["strace", "-f", "-qq", "-s", "256", "-e", "trace=execve", "-o", str(trace),
+                        "sh", "-s", "--", str(root)], input=probe.script().encode(), capture_output=True, timeout=120)
+    lines = sections.parse(p.stdout.decode()).get("pci").text.splitlines()
+    assert "0000:3b:00.0 0x10de 0x030200 0x20b5 nvidia 0" in lines
+    assert "0000:00:00.0 0x8086 0x020000 - - 0" in lines  # its vendor and class, not its ID or driver
+    execs = [ln for ln in trace.read_text().splitlines() if "execve(" in ln and "ENOENT" not in ln]
+    assert [ln for ln in execs if '"readlink"' in ln and "/driver" in ln] and \
+        all(str(gpu) in ln for ln in execs if '"readlink"' in ln and "/driver" in ln)
+    assert not [ln for ln in execs if "/0000:00:" in ln and '/device"' in ln]
+    assert len([ln for ln in execs if "/0000:00:" in ln and '/vendor"' in ln]) == 40  # every vendor is read
