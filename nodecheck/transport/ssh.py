@@ -296,6 +296,7 @@ class KnownHosts:
         self._by_name: dict[str, list[int]] = {}
         self._hashed: list[tuple[int, bytes, bytes]] = []  # (line, salt, HMAC-SHA1), decoded once
         self._other: list[int] = []
+        self._found: dict[tuple[str, ...], list[KnownHost]] = {}
         for i, e in enumerate(self.entries):
             if e.patterns and all(_is_literal(p) for p in e.patterns):
                 for name in {p.lower() for p in e.patterns}:
@@ -313,6 +314,13 @@ class KnownHosts:
 
     def matching(self, names: list[str]) -> list[KnownHost]:
         """The entries whose patterns match any of `names`, in file order."""
+        key = tuple(names)
+        found = self._found.get(key)
+        if found is None:  # a handshake asks twice (key types to offer, then the verdict)
+            found = self._found[key] = self._match(names)
+        return found
+
+    def _match(self, names: list[str]) -> list[KnownHost]:
         hits = {i for n in names for i in self._by_name.get(n.lower(), ())}
         for n in names:
             raw = n.encode()
