@@ -23,7 +23,6 @@ import binascii
 import errno
 import functools
 import getpass
-import hashlib
 import hmac
 import logging
 import os
@@ -469,8 +468,10 @@ _KEY_CACHE_LOCK = threading.Lock()
 
 
 def load_private_key(path: str) -> "paramiko.PKey":
-    """paramiko.PKey.from_path, once per file while the file is unchanged; its exceptions
-    (OSError, PasswordRequiredException, a bad key) are raised each time, never cached."""
+    """paramiko.PKey.from_path, once per file while the file is unchanged (in this process: a
+    library caller's keys stay loaded as a fleet's do). Its exceptions (OSError, an encrypted
+    key's PasswordRequiredException or cryptography's TypeError, a bad key) are raised each
+    time, never cached."""
     stamp = _stamp(os.stat(path))
     with _KEY_CACHE_LOCK:  # the workers that start together wait for one load, not 50
         cached = _KEY_CACHE.get(path)
