@@ -27,13 +27,14 @@ test: $(STAMP)
 ## bench: every table of bench/RESULTS-local.md (start-up, local scan vs ansible -m setup, controller
 ## CPU per node, SSH setup per host), then the fleet tables of bench/RESULTS.md through bench/fleet.sh, the fleet
 ## benchmark's own entry point (bench/fleet_bench.py with the arguments its owner documents; root:
-## network namespaces and sshd; ~45 min).
+## network namespaces and sshd; ~45 min), then its quiet rows (`fleet.sh quiet`, ~8 min).
 SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 bench: $(STAMP)
-	$(BIN)/python bench/local_bench.py --runs 21 --ansible-runs 5 --json bench/results-local.json
+	$(BIN)/python bench/local_bench.py --runs 41 --ansible-runs 7 --json bench/results-local.json
 	$(BIN)/python bench/cpu_bench.py --rounds 30 --json bench/results-cpu-local.json
 	$(BIN)/python bench/ssh_setup_bench.py --lines 1000 --json bench/results-ssh-setup.json
 	$(SUDO) sh bench/fleet.sh
+	$(SUDO) sh bench/fleet.sh quiet
 
 lint: $(STAMP)
 	shellcheck -s sh nodecheck/probe/probe.sh
