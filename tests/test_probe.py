@@ -174,9 +174,9 @@ def test_nonce_is_fresh_and_checked():
 
 @pytest.mark.skipif(not shutil.which("strace"), reason="strace not installed (tests/setup-system.sh installs it)")
 def test_pci_forks_only_for_nvidia_devices(tmp_path):
-    """A real server has 30-150 PCI functions: the driver link (and, under a root, the device
-    ID) is read only for NVIDIA's, the only ones facts/gpu.py uses them for. The probe's own
-    execs are counted with strace."""
+    """A real server has 30-150 PCI functions: the driver link and the device ID are read only
+    for NVIDIA's, the only ones facts/gpu.py uses them for, with a root and without (the same
+    lines either way). The probe's own execs are counted with strace."""
     root = tmp_path / "root"
     devs = root / "sys/bus/pci/devices"
 

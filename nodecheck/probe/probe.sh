@@ -364,8 +364,8 @@ elif [ -d "$RP" ]; then
     for a in vendor class device; do
       # The device ID and the driver are only ever used for NVIDIA GPUs (facts/gpu.py): other
       # vendors' devices cost no fork for them (a real server has 30-150 PCI functions). The
-      # ID is still read where that is a builtin `read`, not a fork.
-      if [ "$a" = device ] && [ -n "$R" ]; then case $v in *10[dD][eE]*) ;; *) continue ;; esac; fi
+      # same with and without a root, so a pod's sections match a direct run's.
+      if [ "$a" = device ]; then case $v in *10[dD][eE]*) ;; *) continue ;; esac; fi
       f=$d/$a
       if [ -n "$R" ] && [ -L "$f" ]; then
         if inroot "${f#"$R"}"; then f=$RP; else f=; prc=1; fi
