@@ -264,15 +264,24 @@ def test_a_private_key_is_loaded_once_per_file_while_it_is_unchanged(tmp_path, m
     monkeypatch.setattr(paramiko.PKey, "from_path", lambda p: loads.append(p) or real(p))
     first = ssh.load_private_key(str(path))
     assert ssh.load_private_key(str(path)) is first and len(loads) == 1
+    (tmp_path / "first").write_bytes(path.read_bytes())
     # A new key written to the same path is the one used next.
     path.unlink()
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
     again = ssh.load_private_key(str(path))
     assert len(loads) == 2 and again.asbytes() != first.asbytes()
+    # The first key's bytes written back in place, same size, old mtime: loaded again.
+    st = path.stat()
+    old_bytes = (tmp_path / "first").read_bytes()
+    assert len(old_bytes) == st.st_size
+    with open(path, "r+b") as f:
+        f.write(old_bytes)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert ssh.load_private_key(str(path)).asbytes() == first.asbytes() and len(loads) == 3
     # Failures are not cached: an encrypted key raises each time, a missing file too.
     enc = tmp_path / "id_enc"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret", "-f", str(enc)], check=True)
-    for n in (3, 4):  # paramiko raises cryptography's TypeError here, not PasswordRequiredException
+    for n in (4, 5):  # paramiko raises cryptography's TypeError here, not PasswordRequiredException
         with pytest.raises((paramiko.PasswordRequiredException, TypeError)):
             ssh.load_private_key(str(enc))
         assert len(loads) == n
@@ -331,6 +340,17 @@ def test_a_fleet_sized_known_hosts_is_parsed_once_and_looked_up_without_a_line_s
         f.write(f"new.example ssh-ed25519 {blob}\n")
     assert ssh.known_key_types(ssh.read_known_hosts(str(path)), ["new.example"]) == ["ssh-ed25519"]
     assert len(parses) == 2
+    # Rewritten in place to the same size with the old mtime (as a write within one clock tick
+    # leaves it): the change is seen all the same, since the bytes are compared.
+    st = path.stat()
+    text = path.read_text().replace("new.example", "old.example")
+    with open(path, "r+") as f:
+        f.write(text)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size
+    known = ssh.read_known_hosts(str(path))
+    assert ssh.known_key_types(known, ["new.example"]) == [] and ssh.known_key_types(known, ["old.example"])
+    assert len(parses) == 3
 
 
 def test_proxycommand_tokens_follow_the_effective_port_user_and_escape():

@@ -418,14 +418,11 @@ def known_key_types(known: "KnownHosts | list[KnownHosts]", names: list[str]) ->
     return [e.keytype for e in _matching(known, names) if not e.marker]
 
 
-def _stamp(st: os.stat_result) -> tuple:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-# Parsed files by path, with the identity and change stamps they were parsed at: a fleet reads
-# the same file once per host, and every host of 1,000 re-parsing 1,000 lines was ~4 ms each.
-# A file that changes (an accepted new key appended) has a new size or ctime and is re-read.
-_KNOWN_CACHE: dict[str, tuple[tuple, KnownHosts]] = {}
+# Parsed files by path, with the bytes they were parsed from: a fleet reads the same file once
+# per host, and every host of 1,000 re-parsing 1,000 lines was ~4 ms each. The file is still
+# read every time (~0.05 ms) and compared, not trusted to a timestamp: an in-place rewrite of
+# the same size within one clock tick would keep its mtime and ctime.
+_KNOWN_CACHE: dict[str, tuple[bytes, KnownHosts]] = {}
 _KNOWN_CACHE_LOCK = threading.Lock()
 
 
@@ -438,17 +435,16 @@ def read_known_hosts(path: str) -> KnownHosts:
     except OSError as exc:
         raise _local_error(exc, f"cannot read known_hosts {path}") from exc
     with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise SSHError(f"known_hosts {path} is not a regular file", kind="host-key-unknown")
-        stamp = _stamp(st)
-        with _KNOWN_CACHE_LOCK:  # one parse, not one per worker that arrives at once
-            cached = _KNOWN_CACHE.get(path)
-            if cached is not None and cached[0] == stamp:
-                return cached[1]
-            known = parse_known_hosts(f.read(KNOWN_HOSTS_CAP).decode("utf-8", "replace"))
-            _KNOWN_CACHE[path] = (stamp, known)
-            return known
+        data = f.read(KNOWN_HOSTS_CAP)
+    with _KNOWN_CACHE_LOCK:  # one parse, not one per worker that arrives at once
+        cached = _KNOWN_CACHE.get(path)
+        if cached is not None and cached[0] == data:
+            return cached[1]
+        known = parse_known_hosts(data.decode("utf-8", "replace"))
+        _KNOWN_CACHE[path] = (data, known)
+        return known
 
 
 def _local_error(exc: OSError, what: str) -> "SSHError":
@@ -460,25 +456,28 @@ def _local_error(exc: OSError, what: str) -> "SSHError":
     return SSHError(f"{what}: {exc.strerror or exc}", kind="host-key-unknown")
 
 
-# Private keys by path, with the stamps they were read at. Loading an RSA key runs OpenSSL's
-# key validation, ~230 ms of CPU for 3072 bits (measured), and a fleet authenticates every
-# host with the same file: 1,000 hosts were 230 CPU-seconds of loading one key.
-_KEY_CACHE: dict[str, tuple[tuple, object]] = {}
+# Private keys by path, with the bytes they were loaded from. Loading an RSA key runs OpenSSL's
+# key validation, ~240 ms of CPU for 3072 bits (measured), and a fleet authenticates every
+# host with the same file: 1,000 hosts were 240 CPU-seconds of loading one key.
+_KEY_CACHE: dict[str, tuple[bytes, object]] = {}
 _KEY_CACHE_LOCK = threading.Lock()
 
 
 def load_private_key(path: str) -> "paramiko.PKey":
-    """paramiko.PKey.from_path, once per file while the file is unchanged (in this process: a
+    """paramiko.PKey.from_path, once per file while its bytes are unchanged (in this process: a
     library caller's keys stay loaded as a fleet's do). Its exceptions (OSError, an encrypted
     key's PasswordRequiredException or cryptography's TypeError, a bad key) are raised each
     time, never cached."""
-    stamp = _stamp(os.stat(path))
+    with open(path, "rb") as f:
+        data = f.read()
     with _KEY_CACHE_LOCK:  # the workers that start together wait for one load, not 50
         cached = _KEY_CACHE.get(path)
-        if cached is not None and cached[0] == stamp:
+        if cached is not None and cached[0] == data:
             return cached[1]
+        # A file replaced between the read above and this load is cached under the older bytes,
+        # so the next call, reading the newer ones, loads again.
         key = paramiko.PKey.from_path(path)
-        _KEY_CACHE[path] = (stamp, key)
+        _KEY_CACHE[path] = (data, key)
         return key
 
 
