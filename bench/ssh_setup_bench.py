@@ -27,6 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import paramiko  # noqa: E402
+
 from nodecheck.transport import ssh  # noqa: E402
 
 
@@ -81,7 +83,6 @@ def main() -> int:
             subprocess.run(["ssh-keygen", "-q", "-t", ktype, *(["-b", bits] if bits else []), "-N", "", "-f", key],
                            check=True)
             n = max(1, min(a.hosts, 10 if ktype == "rsa" else a.hosts))  # an uncached RSA load is ~0.2 s
-            import paramiko
             uncached = per_host_ms(lambda i: paramiko.PKey.from_path(key), n)
             ssh.load_private_key(key)  # the first host's load
             cached = per_host_ms(lambda i: ssh.load_private_key(key), a.hosts)

@@ -360,12 +360,14 @@ elif [ -d "$RP" ]; then
     [ -e "$e" ] || [ -L "$e" ] || continue
     if ! inroot "/sys/bus/pci/devices/${e##*/}"; then prc=1; continue; fi
     d=$RP
-    v=-; c=-; dev=-; drv=-; pf=0
+    v=-; c=-; dev=-; drv=-; pf=0; nv=0
     for a in vendor class device; do
       # The device ID and the driver are only ever used for NVIDIA GPUs (facts/gpu.py): other
       # vendors' devices cost no fork for them (a real server has 30-150 PCI functions). The
       # same with and without a root, so a pod's sections match a direct run's.
-      if [ "$a" = device ]; then case $v in *10[dD][eE]*) ;; *) continue ;; esac; fi
+      if [ "$a" = device ]; then
+        case $v in *10[dD][eE]*) nv=1 ;; *) continue ;; esac
+      fi
       f=$d/$a
       if [ -n "$R" ] && [ -L "$f" ]; then
         if inroot "${f#"$R"}"; then f=$RP; else f=; prc=1; fi
@@ -386,7 +388,7 @@ elif [ -d "$RP" ]; then
         case $a in vendor) v=${x:--} ;; class) c=${x:--} ;; device) dev=${x:--} ;; esac
       fi
     done
-    if [ -L "$d/driver" ] && case $v in *10[dD][eE]*) true ;; *) false ;; esac; then
+    if [ "$nv" = 1 ] && [ -L "$d/driver" ]; then
       # shellcheck disable=SC2012  # fallback where readlink is missing; sysfs names are safe
       drv=$(readlink "$d/driver" 2>/dev/null || ls -ld "$d/driver" 2>/dev/null | sed 's/.* -> //')
       drv=${drv##*/}

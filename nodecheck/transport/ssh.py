@@ -418,12 +418,31 @@ def known_key_types(known: "KnownHosts | list[KnownHosts]", names: list[str]) ->
     return [e.keytype for e in _matching(known, names) if not e.marker]
 
 
-# Parsed files by path, with the bytes they were parsed from: a fleet reads the same file once
-# per host, and every host of 1,000 re-parsing 1,000 lines was ~4 ms each. The file is still
-# read every time (~0.05 ms) and compared, not trusted to a timestamp: an in-place rewrite of
-# the same size within one clock tick would keep its mtime and ctime.
-_KNOWN_CACHE: dict[str, tuple[bytes, KnownHosts]] = {}
-_KNOWN_CACHE_LOCK = threading.Lock()
+class _ByContent:
+    """What was built from a file, per path, while the file's bytes stay the same. A fleet reads
+    the same known_hosts and key file once per host: building again each time was ~4 ms (a
+    1,000-line known_hosts) and ~240 ms (a 3072-bit RSA key's validation) of CPU per host. The
+    caller still reads the file every time (~0.05 ms) and the bytes are compared, not trusted to a
+    timestamp: an in-place rewrite of the same size within one clock tick keeps mtime and ctime."""
+
+    def __init__(self):
+        self._items: dict[str, tuple[bytes, object]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str, data: bytes, build):
+        """The value built from `data`; `build()` runs under the lock, so the workers that
+        arrive at once wait for one build, not 50. Its exceptions are raised, never kept."""
+        with self._lock:
+            cached = self._items.get(path)
+            if cached is not None and cached[0] == data:
+                return cached[1]
+            value = build()
+            self._items[path] = (data, value)
+            return value
+
+
+_KNOWN_HOSTS = _ByContent()
+_PRIVATE_KEYS = _ByContent()
 
 
 def read_known_hosts(path: str) -> KnownHosts:
@@ -438,13 +457,7 @@ def read_known_hosts(path: str) -> KnownHosts:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise SSHError(f"known_hosts {path} is not a regular file", kind="host-key-unknown")
         data = f.read(KNOWN_HOSTS_CAP)
-    with _KNOWN_CACHE_LOCK:  # one parse, not one per worker that arrives at once
-        cached = _KNOWN_CACHE.get(path)
-        if cached is not None and cached[0] == data:
-            return cached[1]
-        known = parse_known_hosts(data.decode("utf-8", "replace"))
-        _KNOWN_CACHE[path] = (data, known)
-        return known
+    return _KNOWN_HOSTS.get(path, data, lambda: parse_known_hosts(data.decode("utf-8", "replace")))
 
 
 def _local_error(exc: OSError, what: str) -> "SSHError":
@@ -456,13 +469,6 @@ def _local_error(exc: OSError, what: str) -> "SSHError":
     return SSHError(f"{what}: {exc.strerror or exc}", kind="host-key-unknown")
 
 
-# Private keys by path, with the bytes they were loaded from. Loading an RSA key runs OpenSSL's
-# key validation, ~240 ms of CPU for 3072 bits (measured), and a fleet authenticates every
-# host with the same file: 1,000 hosts were 240 CPU-seconds of loading one key.
-_KEY_CACHE: dict[str, tuple[bytes, object]] = {}
-_KEY_CACHE_LOCK = threading.Lock()
-
-
 def load_private_key(path: str) -> "paramiko.PKey":
     """paramiko.PKey.from_path, once per file while its bytes are unchanged (in this process: a
     library caller's keys stay loaded as a fleet's do). Its exceptions (OSError, an encrypted
@@ -470,15 +476,9 @@ def load_private_key(path: str) -> "paramiko.PKey":
     time, never cached."""
     with open(path, "rb") as f:
         data = f.read()
-    with _KEY_CACHE_LOCK:  # the workers that start together wait for one load, not 50
-        cached = _KEY_CACHE.get(path)
-        if cached is not None and cached[0] == data:
-            return cached[1]
-        # A file replaced between the read above and this load is cached under the older bytes,
-        # so the next call, reading the newer ones, loads again.
-        key = paramiko.PKey.from_path(path)
-        _KEY_CACHE[path] = (data, key)
-        return key
+    # A file replaced between this read and the load is kept under the older bytes, so the
+    # next call, reading the newer ones, loads again.
+    return _PRIVATE_KEYS.get(path, data, lambda: paramiko.PKey.from_path(path))
 
 
 def known_hosts_name(hostname: str, port: int) -> str:
